@@ -1,0 +1,85 @@
+"""Post-build clean-up run by ``ucc-gen build`` (UCC calls ``cleanup_output_files``).
+
+It makes the built add-on pass AppInspect and stay small and pure Python:
+- botocore's client-side monitoring (CSM) would open a UDP socket when enabled; AppInspect fails
+  any app that can send UDP, so the monitor factory is replaced by one that returns None.
+- botocore ships models for ~440 AWS services (28 MB); the add-on calls only S3, SQS and STS.
+- byte code, caches and compiled libraries are removed; a compiled file left in lib/ fails the build.
+- nothing is group- or world-writable.
+"""
+
+import os
+import re
+import shutil
+import stat
+
+BOTOCORE_SERVICES_USED = {"s3", "sqs", "sts"}
+COMPILED_SUFFIXES = (".so", ".pyd", ".dylib", ".dll", ".exe")
+
+_CSM_FACTORY = re.compile(
+    r"(?ms)^    def _create_csm_monitor\(self\):\n.*?(?=^    def )",
+)
+_CSM_REPLACEMENT = (
+    "    def _create_csm_monitor(self):\n"
+    "        # TA_aws_cloudtrail: client-side monitoring (UDP) is disabled in this add-on.\n"
+    "        return None\n\n"
+)
+
+
+def _disable_botocore_csm(lib_dir: str) -> None:
+    path = os.path.join(lib_dir, "botocore", "session.py")
+    with open(path, encoding="utf-8") as f:
+        source = f.read()
+    patched, count = _CSM_FACTORY.subn(_CSM_REPLACEMENT, source)
+    if count != 1 or "SOCK_DGRAM" in patched:
+        raise RuntimeError(f"could not disable botocore CSM in {path}: the botocore layout changed")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(patched)
+
+
+def _trim_botocore_models(lib_dir: str) -> None:
+    data_dir = os.path.join(lib_dir, "botocore", "data")
+    for name in os.listdir(data_dir):
+        path = os.path.join(data_dir, name)
+        if os.path.isdir(path) and name not in BOTOCORE_SERVICES_USED:
+            shutil.rmtree(path)
+    missing = [s for s in BOTOCORE_SERVICES_USED if not os.path.isdir(os.path.join(data_dir, s))]
+    if missing:
+        raise RuntimeError(f"botocore models missing after trim: {missing}")
+
+
+def _remove_caches_and_binaries(root: str) -> None:
+    for dirpath, dirnames, filenames in os.walk(root, topdown=True):
+        for d in list(dirnames):
+            if d == "__pycache__":
+                shutil.rmtree(os.path.join(dirpath, d))
+                dirnames.remove(d)
+        for f in filenames:
+            if f.endswith((".pyc", ".pyo")) or f == ".DS_Store":
+                os.remove(os.path.join(dirpath, f))
+            elif f.endswith(COMPILED_SUFFIXES):
+                raise RuntimeError(
+                    f"compiled file {os.path.join(dirpath, f)} in the package: lib/ must stay pure Python"
+                )
+
+
+def _drop_group_world_write(root: str) -> None:
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            mode = os.lstat(path).st_mode
+            os.chmod(path, (mode | stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH) & ~(stat.S_IWGRP | stat.S_IWOTH))
+    os.chmod(root, 0o755)
+
+
+def cleanup_output_files(output_path: str, ta_name: str) -> None:
+    addon_dir = os.path.join(output_path, ta_name)
+    lib_dir = os.path.join(addon_dir, "lib")
+    _disable_botocore_csm(lib_dir)
+    _trim_botocore_models(lib_dir)
+    for leftover in ("bin",):  # console scripts pip puts in lib/bin
+        shutil.rmtree(os.path.join(lib_dir, leftover), ignore_errors=True)
+    if os.path.isdir(os.path.join(addon_dir, "local")):
+        shutil.rmtree(os.path.join(addon_dir, "local"))
+    _remove_caches_and_binaries(addon_dir)
+    _drop_group_world_write(addon_dir)

@@ -1,0 +1,6 @@
+def validate_input(definition):
+    return
+
+
+def stream_events(inputs, event_writer):
+    return
