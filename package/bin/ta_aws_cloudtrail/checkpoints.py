@@ -1,0 +1,329 @@
+"""Per-object progress in the KV store, so that a redelivered message produces no duplicates.
+
+One document per S3 object version: {bucket, object_key, version, records_done, done, updated, input}.
+Progress is reported by workers only after the events it covers are flushed to stdout; the ledger saves
+it in batches (one batch_save for everything pending) and makes writers wait when too much is unsaved, which
+bounds what a crash can duplicate. When the KV store is unavailable, ingestion goes on (at-least-once): one
+warning per outage, progress is kept in memory and saved when the KV store is back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import Dict, List, Optional, Tuple
+
+from .logs import redact
+from .settings import ADDON_NAME, SplunkdConnection
+
+COLLECTION = "ta_aws_cloudtrail_progress"
+FIELDS = {
+    "input": "string",
+    "bucket": "string",
+    "object_key": "string",
+    "version": "string",
+    "records_done": "number",
+    "done": "bool",
+    "updated": "number",
+}
+ACCELERATED_FIELDS = {"input_updated": {"input": 1, "updated": 1}}
+# splunkd's default limits.conf [kvstore] max_documents_per_batch_save
+MAX_BATCH_SAVE = 1000
+
+
+def progress_key(bucket: str, key: str, version: str) -> str:
+    """KV _key of one object version (bucket and key can be long and use any character)."""
+    digest = hashlib.sha256(f"{bucket}\0{key}\0{version}".encode("utf-8", "surrogatepass")).hexdigest()
+    return digest[:40]
+
+
+@dataclass
+class ObjectProgress:
+    key_id: str
+    bucket: str
+    object_key: str
+    version: str
+    records_done: int
+    done: bool
+    input: str
+    updated: float = 0.0
+
+    def document(self) -> dict:
+        doc = asdict(self)
+        doc["_key"] = doc.pop("key_id")
+        return doc
+
+    @classmethod
+    def from_document(cls, doc: dict) -> ObjectProgress:
+        return cls(
+            key_id=str(doc["_key"]),
+            bucket=str(doc.get("bucket", "")),
+            object_key=str(doc.get("object_key", "")),
+            version=str(doc.get("version", "")),
+            records_done=int(doc.get("records_done") or 0),
+            done=doc.get("done") in (True, "true", "1", 1),
+            input=str(doc.get("input", "")),
+            updated=float(doc.get("updated") or 0),
+        )
+
+
+class ProgressStoreError(Exception):
+    """The KV store could not be reached or refused the call (message redacted)."""
+
+
+class ProgressStore:
+    """KV store access through solnlib's REST client (splunklib underneath)."""
+
+    def __init__(self, conn: SplunkdConnection, collection: str = COLLECTION) -> None:
+        self._conn = conn
+        self._collection = collection
+        self._local = threading.local()
+
+    def _data(self):
+        data = getattr(self._local, "data", None)
+        if data is None:
+            from solnlib.splunk_rest_client import SplunkRestClient
+
+            client = SplunkRestClient(self._conn.session_key, ADDON_NAME, owner="nobody", **self._conn.rest_kwargs())
+            data = client.kvstore[self._collection].data
+            self._local.data = data
+        return data
+
+    def _call(self, what: str, func, *args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except Exception as exc:  # splunklib raises HTTPError, socket and SSL errors alike
+            self._local.data = None
+            raise ProgressStoreError(f"KV store {what} failed: {_describe(exc)}") from None
+
+    def ensure_collection(self) -> None:
+        """Create the collection if default/collections.conf has not (e.g. KV store was down at install)."""
+        from solnlib.splunk_rest_client import SplunkRestClient
+        from splunklib.binding import HTTPError
+
+        def ensure() -> None:
+            kvstore = SplunkRestClient(
+                self._conn.session_key, ADDON_NAME, owner="nobody", **self._conn.rest_kwargs()
+            ).kvstore
+            try:
+                kvstore.get(name=self._collection)
+            except HTTPError as exc:
+                if exc.status != 404:
+                    raise
+                try:
+                    kvstore.create(self._collection, fields=FIELDS, accelerated_fields=ACCELERATED_FIELDS)
+                except HTTPError as create_exc:
+                    if create_exc.status != 409:  # another input created it meanwhile
+                        raise
+
+        self._call("collection check", ensure)
+
+    def fetch(self, key_id: str) -> Optional[ObjectProgress]:
+        docs = self._call("lookup", lambda: self._data().query(query=json.dumps({"_key": key_id})))
+        return ObjectProgress.from_document(docs[0]) if docs else None
+
+    def save(self, progress: List[ObjectProgress]) -> None:
+        docs = [p.document() for p in progress]
+        for start in range(0, len(docs), MAX_BATCH_SAVE):
+            chunk = docs[start : start + MAX_BATCH_SAVE]
+            self._call("save", lambda c=chunk: self._data().batch_save(*c))
+
+    def purge(self, input_name: str, older_than: float) -> None:
+        query = json.dumps({"$and": [{"input": input_name}, {"updated": {"$lt": older_than}}]})
+        self._call("retention purge", lambda: self._data().delete(query=query))
+
+    def delete_input(self, input_name: str) -> None:
+        self._call("delete", lambda: self._data().delete(query=json.dumps({"input": input_name})))
+
+
+def _describe(exc: BaseException) -> str:
+    status = getattr(exc, "status", None)
+    text = f"HTTP {status}" if status else f"{type(exc).__name__}: {exc}"
+    return redact(text)[:300]
+
+
+class ProgressLedger:
+    """Saves flushed progress in batches on its own thread; bounds what is written but not yet saved."""
+
+    def __init__(
+        self,
+        store: ProgressStore,
+        logger: logging.Logger,
+        *,
+        max_unsaved_records: int = 10000,
+        retry_interval: float = 5.0,
+        coalesce_seconds: float = 0.05,
+    ) -> None:
+        self._store = store
+        self._logger = logger
+        self._max_unsaved = max_unsaved_records
+        self._retry_interval = retry_interval
+        self._coalesce = coalesce_seconds
+        self._cond = threading.Condition()
+        # key_id -> (latest progress, records written since the last save)
+        self._pending: Dict[str, Tuple[ObjectProgress, int]] = {}
+        self._unsaved_records = 0
+        self._reported_seq = 0
+        self._saved_seq = 0
+        self._outage: Optional[str] = None
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="progress-ledger", daemon=True)
+        self.saves = 0
+
+    # --- used by the workers ---
+
+    @property
+    def outage(self) -> bool:
+        return self._outage is not None
+
+    def lookup(self, key_id: str) -> Optional[ObjectProgress]:
+        """Saved progress of an object; None when unknown or while the KV store is unavailable."""
+        with self._cond:
+            pending = self._pending.get(key_id)
+        if pending is not None:
+            return pending[0]
+        if self._outage is not None:
+            # the saver thread retries and ends the outage; don't pay a failing call per object meanwhile
+            return None
+        try:
+            found = self._store.fetch(key_id)
+        except ProgressStoreError as exc:
+            self._enter_outage(str(exc))
+            return None
+        return found
+
+    def report(self, progress: ObjectProgress, newly_written: int) -> int:
+        """Record progress whose events are already flushed; returns a sequence number for wait_saved().
+
+        Blocks while more than max_unsaved_records are written but not saved (unless the KV store is out).
+        """
+        with self._cond:
+            progress.updated = time.time()
+            previous = self._pending.get(progress.key_id)
+            carried = previous[1] if previous else 0
+            self._pending[progress.key_id] = (progress, carried + newly_written)
+            self._unsaved_records += newly_written
+            self._reported_seq += 1
+            seq = self._reported_seq
+            self._cond.notify_all()
+            while self._unsaved_records > self._max_unsaved and self._outage is None and not self._stopping:
+                self._cond.wait(1.0)
+            return seq
+
+    def wait_saved(self, seq: int, timeout: Optional[float] = None) -> bool:
+        """Wait until progress up to `seq` is saved. False if the KV store is out or the wait timed out."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._saved_seq < seq:
+                if self._outage is not None or self._stopping:
+                    return False
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._cond.wait(remaining if remaining is not None else 1.0)
+            return True
+
+    def purge(self, input_name: str, older_than: float) -> None:
+        """Delete this input's progress older than `older_than` (retention); raises ProgressStoreError."""
+        self._store.purge(input_name, older_than)
+
+    @property
+    def unsaved_records(self) -> int:
+        with self._cond:
+            return self._unsaved_records
+
+    # --- lifecycle ---
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Save what is pending (one last try) and stop; True if nothing is left unsaved."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
+        with self._cond:
+            snapshot = self._take_snapshot()
+        if snapshot:
+            try:
+                self._store.save([p for p, _ in snapshot[0]])
+                self.saves += 1
+                return True
+            except ProgressStoreError as exc:
+                self._logger.warning(
+                    "At shutdown the progress of %d objects could not be saved (%s): their records written "
+                    "since the last save may be indexed again when their messages are redelivered",
+                    len(snapshot[0]),
+                    exc,
+                )
+                return False
+        return True
+
+    # --- saver thread ---
+
+    def _take_snapshot(self) -> Optional[Tuple[List[Tuple[ObjectProgress, int]], int]]:
+        if not self._pending:
+            return None
+        items = list(self._pending.values())
+        self._pending.clear()
+        return items, self._reported_seq
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._stopping:
+                    self._cond.wait()
+                if self._stopping:
+                    return
+            # let reports of other workers join this batch
+            time.sleep(self._coalesce)
+            with self._cond:
+                snapshot = self._take_snapshot()
+            if snapshot is None:
+                continue
+            items, seq = snapshot
+            try:
+                self._store.save([p for p, _ in items])
+            except ProgressStoreError as exc:
+                self._restore(items)
+                self._enter_outage(str(exc))
+                with self._cond:
+                    self._cond.wait(self._retry_interval)
+                continue
+            self.saves += 1
+            with self._cond:
+                self._unsaved_records -= sum(written for _, written in items)
+                self._saved_seq = max(self._saved_seq, seq)
+                recovered = self._outage is not None
+                self._outage = None
+                self._cond.notify_all()
+            if recovered:
+                self._logger.info("KV store is available again: progress is being saved (%d objects)", len(items))
+
+    def _restore(self, items: List[Tuple[ObjectProgress, int]]) -> None:
+        """Put a failed batch back, keeping newer reports that arrived meanwhile."""
+        with self._cond:
+            for progress, written in items:
+                newer = self._pending.get(progress.key_id)
+                if newer is None:
+                    self._pending[progress.key_id] = (progress, written)
+                else:
+                    self._pending[progress.key_id] = (newer[0], newer[1] + written)
+
+    def _enter_outage(self, reason: str) -> None:
+        with self._cond:
+            first = self._outage is None
+            self._outage = reason
+            self._cond.notify_all()
+        if first:
+            self._logger.warning(
+                "KV store unavailable (%s): ingestion continues and messages are still deleted after their "
+                "events are written; progress is kept in memory and saved when the KV store is back. Until then "
+                "a redelivered message may be indexed twice.",
+                reason,
+            )
