@@ -17,7 +17,15 @@ BLOCKING = ("failure", "error", "future_failure")
 def run_appinspect(package: str, report_path: str) -> dict:
     cli = os.path.join(os.path.dirname(sys.executable), "splunk-appinspect")
     command = [
-        cli, "inspect", package, "--mode", "precert", "--included-tags", "cloud", "--output-file", report_path,
+        cli,
+        "inspect",
+        package,
+        "--mode",
+        "precert",
+        "--included-tags",
+        "cloud",
+        "--output-file",
+        report_path,
     ]
     completed = subprocess.run(command, capture_output=True, text=True)
     if not os.path.exists(report_path):
@@ -46,7 +54,7 @@ def main() -> int:
     report = run_appinspect(args.package, report_path)
     summary = report["summary"]
     print("AppInspect summary: " + ", ".join(f"{k}={summary.get(k, 0)}" for k in sorted(summary)))
-    for result, name, messages in findings(report, BLOCKING + ("warning",)):
+    for result, name, messages in findings(report, (*BLOCKING, "warning")):
         print(f"  {result}: {name}: {messages[0][:160] if messages else ''}")
     blocking = {k: summary.get(k, 0) for k in BLOCKING}
     if any(blocking.values()):

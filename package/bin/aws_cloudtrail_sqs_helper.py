@@ -7,6 +7,7 @@ saved and stream_events() to run it. This module reads the configuration, builds
 import sys
 import threading
 
+import botocore.httpsession
 import import_declare_test  # noqa: F401  (puts the add-on's lib/ first on sys.path)
 from solnlib import log, utils
 from splunklib import modularinput as smi
@@ -118,7 +119,8 @@ def _run_input(stanza: str, params: dict, metadata: dict, event_writer: smi.Even
         validator = SnsSignatureValidator(
             cert_host_pattern=settings.sns_cert_host_pattern or DEFAULT_CERT_HOST_PATTERN,
             proxy_url=proxy_url,
-            ca_bundle=settings.ca_bundle,
+            # the same trust store boto3 uses; Splunk's Python may have no system store
+            ca_bundle=settings.ca_bundle or botocore.httpsession.get_cert_path(True),
         )
     pipeline = CloudTrailSqsInput(
         settings, clients, ledger, EventSink(event_writer), metrics, logger, facts, sns_validator=validator

@@ -10,7 +10,13 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 def test_appinspect_reports_no_failure_error_or_future_failure(package_path, tmp_path):
     report = tmp_path / "appinspect.json"
     result = subprocess.run(
-        [sys.executable, os.path.join(REPO_ROOT, "scripts", "appinspect_gate.py"), package_path, "--report", str(report)],
+        [
+            sys.executable,
+            os.path.join(REPO_ROOT, "scripts", "appinspect_gate.py"),
+            package_path,
+            "--report",
+            str(report),
+        ],
         capture_output=True,
         text=True,
         timeout=600,

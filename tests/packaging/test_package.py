@@ -55,7 +55,12 @@ def test_defaults_and_python_versions(package):
     _, texts = package
     inputs_conf = texts[f"{APP}/default/inputs.conf"]
     assert "python.required = 3.9, 3.13" in inputs_conf
-    for line in ("sourcetype = aws:cloudtrail", "require_dlq = 1", "checkpoint_retention_days = 14", "visibility_timeout = 300"):
+    for line in (
+        "sourcetype = aws:cloudtrail",
+        "require_dlq = 1",
+        "checkpoint_retention_days = 14",
+        "visibility_timeout = 300",
+    ):
         assert line in inputs_conf
     restmap = texts[f"{APP}/default/restmap.conf"]
     assert restmap.count("python.required = 3.9, 3.13") >= 4  # every admin_external handler
