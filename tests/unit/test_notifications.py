@@ -938,3 +938,16 @@ def test_notice_lists_every_fixture_file_with_its_checksum() -> None:
     }
     assert len(on_disk) == 74
     assert listed == on_disk
+
+
+def test_the_null_version_of_an_unversioned_bucket_is_no_version():
+    body = json.dumps(
+        {
+            "version": "0",
+            "detail-type": "Object Created",
+            "source": "aws.s3",
+            "detail": {"bucket": {"name": "b"}, "object": {"key": "k", "version-id": "null", "etag": "e"}},
+        }
+    )
+    [ref] = parse_message_body(body).objects
+    assert ref.version_id is None and ref.etag == "e"

@@ -89,4 +89,11 @@ def addon_logger(name: str, level: str = "INFO") -> logging.Logger:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())
     logger.setLevel(level)
+    # Libraries (solnlib's retries, botocore, urllib3) log on the root logger; without a handler Python
+    # prints their warnings on stderr. Send them to this file, redacted, from WARNING up.
+    root = logging.getLogger()
+    if not root.handlers:
+        root.setLevel(logging.WARNING)
+        for handler in logger.handlers:
+            root.addHandler(handler)
     return logger

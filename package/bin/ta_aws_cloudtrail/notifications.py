@@ -147,7 +147,7 @@ def _parse_s3_record(record: Any, owner: str) -> Optional[ObjectRef]:
         bucket=bucket,
         key=unquote_plus(key_as_sent),
         key_as_sent=key_as_sent,
-        version_id=_optional_text(details.get("versionId")),
+        version_id=_version_id(details.get("versionId")),
         etag=_optional_text(details.get("eTag")),
         size=_size(details.get("size")),
     )
@@ -186,7 +186,7 @@ def _parse_eventbridge(message: dict) -> Tuple[List[ObjectRef], int]:
         bucket=bucket,
         key=unquote_plus(key_as_sent),
         key_as_sent=key_as_sent,
-        version_id=_optional_text(details.get("version-id")),
+        version_id=_version_id(details.get("version-id")),
         etag=_optional_text(details.get("etag")),
         size=_size(details.get("size")),
     )
@@ -237,6 +237,12 @@ def _object_key(value: Any, owner: str, field: str) -> str:
 
 def _optional_text(value: Any) -> Optional[str]:
     return value if isinstance(value, str) and value and _is_valid_unicode(value) else None
+
+
+def _version_id(value: Any) -> Optional[str]:
+    # "null" names the null version of an unversioned bucket: reading the key without a version is the same
+    version = _optional_text(value)
+    return None if version == "null" else version
 
 
 def _size(value: Any) -> Optional[int]:

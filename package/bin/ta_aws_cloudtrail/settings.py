@@ -307,16 +307,25 @@ def _conf_manager(conn: SplunkdConnection, conf_name: str):
     )
 
 
-def _read_stanza(conn: SplunkdConnection, conf_name: str, stanza: str, what: str, where: str) -> Dict[str, str]:
+def _stanza(conn: SplunkdConnection, conf_name: str, stanza: str) -> Optional[Dict[str, str]]:
+    """The decrypted stanza, or None when it (or the whole conf file) does not exist yet."""
     from solnlib import conf_manager
 
     try:
-        return _conf_manager(conn, conf_name).get_conf(conf_name).get(stanza)
-    except conf_manager.ConfStanzaNotExistException:
-        raise ConfigError(f"{what} {stanza!r} does not exist: create it under {where}") from None
+        conf = _conf_manager(conn, conf_name).get_conf(conf_name)
     except conf_manager.ConfManagerException:
-        # properties/<conf> is 404 until the first stanza of that conf is saved
-        raise ConfigError(f"{what} {stanza!r} does not exist: create it under {where}") from None
+        return None  # properties/<conf> is 404 until the first stanza of that conf is saved
+    # stanza_exist() answers a 404 quietly; get() on a missing stanza logs a traceback from solnlib's retry
+    if not conf.stanza_exist(stanza):
+        return None
+    return conf.get(stanza)
+
+
+def _read_stanza(conn: SplunkdConnection, conf_name: str, stanza: str, what: str, where: str) -> Dict[str, str]:
+    found = _stanza(conn, conf_name, stanza)
+    if found is None:
+        raise ConfigError(f"{what} {stanza!r} does not exist: create it under {where}")
+    return found
 
 
 def parse_account(name: str, stanza: Mapping[str, object]) -> AwsAccount:
@@ -383,13 +392,8 @@ def parse_proxy(stanza: Mapping[str, object]) -> Optional[ProxySettings]:
 
 
 def load_proxy(conn: SplunkdConnection) -> Optional[ProxySettings]:
-    from solnlib import conf_manager
-
-    try:
-        stanza = _conf_manager(conn, SETTINGS_CONF).get_conf(SETTINGS_CONF).get("proxy")
-    except (conf_manager.ConfStanzaNotExistException, conf_manager.ConfManagerException):
-        return None
-    return parse_proxy(stanza)
+    stanza = _stanza(conn, SETTINGS_CONF, "proxy")
+    return parse_proxy(stanza) if stanza is not None else None
 
 
 def load_log_level(conn: SplunkdConnection) -> str:
@@ -397,11 +401,6 @@ def load_log_level(conn: SplunkdConnection) -> str:
 
     solnlib's get_log_level cannot be told where splunkd is, so the stanza is read here.
     """
-    from solnlib import conf_manager
-
-    try:
-        stanza = _conf_manager(conn, SETTINGS_CONF).get_conf(SETTINGS_CONF).get("logging")
-    except (conf_manager.ConfStanzaNotExistException, conf_manager.ConfManagerException):
-        return "INFO"
+    stanza = _stanza(conn, SETTINGS_CONF, "logging") or {}
     level = (_text(stanza, "loglevel") or "INFO").upper()
     return level if level in ("DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL") else "INFO"

@@ -8,6 +8,7 @@ flight; a deleter removes finished messages in batches. A slow object occupies o
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import queue
@@ -378,6 +379,8 @@ class CloudTrailSqsInput:
             return 0
 
         response, key = self._get_object(ref)
+        if key != ref.key:  # found under the key as sent: that is the object's real name
+            ref = dataclasses.replace(ref, key=key)
         body = response["Body"]
         try:
             version = response.get("VersionId") or ref.version_id or (response.get("ETag") or ref.etag or "").strip('"')
