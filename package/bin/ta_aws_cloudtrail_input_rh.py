@@ -9,11 +9,6 @@ from ta_aws_cloudtrail.logs import SECRETS, addon_logger
 from ta_aws_cloudtrail.settings import SplunkdConnection
 
 
-def delete_input_progress(conn: SplunkdConnection, input_name: str) -> None:
-    """Remove every progress document the input wrote; raises ProgressStoreError if the KV store refuses."""
-    ProgressStore(conn).delete_input(input_name)
-
-
 class AwsCloudTrailSqsInputHandler(AdminExternalHandler):
     def handleRemove(self, confInfo):
         input_name = self.callerArgs.id
@@ -22,7 +17,7 @@ class AwsCloudTrailSqsInputHandler(AdminExternalHandler):
         logger = addon_logger("rest_handlers")
         try:
             scheme, host, port = get_splunkd_access_info(session_key)
-            delete_input_progress(SplunkdConnection(scheme, host, port, session_key), input_name)
+            ProgressStore(SplunkdConnection(scheme, host, port, session_key)).delete_input(input_name)
             logger.info("Deleted the KV store progress of input %s", input_name)
         except ProgressStoreError as exc:
             # the input is still deleted; its progress documents stay until someone deletes them

@@ -56,17 +56,16 @@ class AwsConnectionSettings:
     max_pool_connections: int = 10
 
 
-def _client_config(settings: AwsConnectionSettings, read_timeout: int, **extra: Any) -> Config:
+def _client_config(settings: AwsConnectionSettings, read_timeout: int, max_attempts: int = MAX_ATTEMPTS) -> Config:
     return Config(
         region_name=settings.region,
-        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+        retries={"mode": "standard", "max_attempts": max_attempts},
         proxies={"http": settings.proxy_url, "https": settings.proxy_url} if settings.proxy_url else None,
         connect_timeout=CONNECT_TIMEOUT,
         read_timeout=read_timeout,
         max_pool_connections=settings.max_pool_connections,
         user_agent_extra=USER_AGENT,
         tcp_keepalive=True,
-        **extra,
     )
 
 
@@ -191,7 +190,7 @@ def check_account_credentials(account: AwsAccount, proxy_url: Optional[str], ca_
             "sts",
             endpoint_url=account.sts_endpoint_url,
             verify=_verify(settings),
-            config=_client_config(settings, 20, retries={"mode": "standard", "max_attempts": 2}),
+            config=_client_config(settings, 20, max_attempts=2),
         )
         return sts.get_caller_identity()["Arn"]
     except (ClientError, BotoCoreError) as exc:
