@@ -22,3 +22,8 @@ def built_addon() -> str:
     if not os.path.isfile(script):
         pytest.fail(f"{script} is missing: run `make package` (or `make test`) first", pytrace=False)
     return BUILT_ADDON
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Tests marked `last` (the suite-wide secret scan) run after every other test of the session."""
+    items.sort(key=lambda item: item.get_closest_marker("last") is not None)

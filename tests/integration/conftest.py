@@ -1,45 +1,13 @@
 """Fixtures for running the built input against moto (AWS) and the splunkd emulator, as splunkd would."""
 
-import os
-from typing import Dict, List
+from typing import List
 
 import pytest
+from environment import ARTIFACTS, Artifacts, seed
 
-from harness.aws import AwsTestEnv, MotoServer, QueueInfo
+from harness.aws import AwsTestEnv, MotoServer
 from harness.modinput import ModularInputRunner, RunningInput
 from harness.splunkd import SplunkdEmulator
-
-# Distinctive values so that a leak is unmistakable in the suite-wide scan (test_secret_hygiene.py).
-ACCESS_KEY_ID = "AKIAZZTESTKEY0000001"
-SECRET_ACCESS_KEY = "tEsT/SeCrEt+AcCeSs/KeY/9f3b2c1d0e/NOTREAL"
-EXTERNAL_ID = "ext-id-7c4f1e9a-unique-test-value"
-PROXY_PASSWORD = "pr0xy-pa55w0rd-test-value"
-KNOWN_SECRETS = [SECRET_ACCESS_KEY, EXTERNAL_ID, PROXY_PASSWORD]
-
-
-class Artifacts:
-    """Everything the built input wrote during the suite: events, stderr, log files; and the secrets in play."""
-
-    def __init__(self) -> None:
-        self.runs: List[RunningInput] = []
-        self.log_dirs: List[str] = []
-        self.secrets: List[str] = list(KNOWN_SECRETS)
-
-    def texts(self) -> Dict[str, str]:
-        found = {}
-        for i, run in enumerate(self.runs):
-            found[f"run{i}.stderr"] = run.stderr_text()
-            found[f"run{i}.events"] = "\n".join(e.data or "" for e in run.events)
-        for directory in self.log_dirs:
-            for root, _, files in os.walk(directory):
-                for name in files:
-                    path = os.path.join(root, name)
-                    with open(path, encoding="utf-8", errors="replace") as f:
-                        found[path] = f.read()
-        return found
-
-
-ARTIFACTS = Artifacts()
 
 
 @pytest.fixture(scope="session")
@@ -58,22 +26,6 @@ def aws(moto) -> AwsTestEnv:
     return AwsTestEnv(moto)
 
 
-def seed(**overrides) -> dict:
-    base = {
-        "accounts": {
-            "acct": {
-                "credential_type": "access_key",
-                "aws_access_key_id": ACCESS_KEY_ID,
-                "aws_secret_access_key": SECRET_ACCESS_KEY,
-                "partition": "aws",
-            }
-        },
-        "settings": {"logging": {"loglevel": "DEBUG"}},
-    }
-    base.update(overrides)
-    return base
-
-
 @pytest.fixture
 def splunkd():
     with SplunkdEmulator(seed()) as emulator:
@@ -86,24 +38,6 @@ def runner(built_addon, tmp_path) -> ModularInputRunner:
     modinput_runner = ModularInputRunner(built_addon, str(tmp_path / "splunk-home"))
     ARTIFACTS.log_dirs.append(modinput_runner.log_dir)
     return modinput_runner
-
-
-def input_params(moto: MotoServer, queue: QueueInfo, **overrides) -> dict:
-    """A stanza pointing at moto for every AWS service."""
-    params = {
-        "account": "acct",
-        "sqs_queue_url": queue.url,
-        "region": moto.region,
-        "sqs_endpoint_url": moto.endpoint_url,
-        "s3_endpoint_url": moto.endpoint_url,
-        "sts_endpoint_url": moto.endpoint_url,
-        "index": "main",
-        "visibility_timeout": "30",
-        # moto signs SNS envelopes with certificates served only by itself; signature tests use a local CA
-        "sns_signature_validation": "0",
-    }
-    params.update({k: str(v) for k, v in overrides.items()})
-    return params
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import time
 from collections import Counter
 from datetime import datetime, timezone
 
-from conftest import input_params
+from environment import input_params
 from expectations import assert_exact_events
 
 from harness.aws import cloudtrail_key

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from conftest import ACCESS_KEY_ID, EXTERNAL_ID, PROXY_PASSWORD, SECRET_ACCESS_KEY, input_params, seed
+from environment import ACCESS_KEY_ID, EXTERNAL_ID, PROXY_PASSWORD, SECRET_ACCESS_KEY, input_params, seed
 from expectations import assert_exact_events
 
 from harness.aws import cloudtrail_key
@@ -92,6 +92,7 @@ def test_assume_role_sends_external_id_and_duration_and_uses_the_role_credential
     assert ACCESS_KEY_ID in key_ids and len(key_ids) == 2
     role_calls = [r for r in calls if "authorization" in r.headers and ACCESS_KEY_ID not in r.headers["authorization"]]
     assert all("x-amz-security-token" in r.headers for r in role_calls)
+    artifacts.secrets.extend({r.headers["x-amz-security-token"] for r in role_calls})  # for the secret scan
 
 
 def test_the_proxy_tab_settings_route_every_aws_call_through_the_proxy_with_its_credentials(

@@ -8,7 +8,7 @@ import time
 from datetime import datetime, timezone
 
 import pytest
-from conftest import ACCESS_KEY_ID, input_params
+from environment import ACCESS_KEY_ID, input_params
 from expectations import FIXTURES, assert_exact_events, epoch_text, error_lines, fixture_records, stratus_records
 
 from harness.aws import cloudtrail_key

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from conftest import ACCESS_KEY_ID, PROXY_PASSWORD, SECRET_ACCESS_KEY, seed
+from environment import ACCESS_KEY_ID, PROXY_PASSWORD, SECRET_ACCESS_KEY, seed
 
 from harness.proxies import ForwardProxy
 from harness.splunkd import SplunkdEmulator
