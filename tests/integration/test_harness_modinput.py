@@ -112,17 +112,17 @@ def test_scheme_of_built_addon_lists_input_arguments(built_addon: str, tmp_path:
     assert arguments["sqs_queue_url"].findtext("required_on_create") == "true"
 
 
-def test_validate_and_normal_run_of_stub_build(built_addon: str, tmp_path: Path) -> None:
+def test_validate_and_normal_run_of_the_build_without_a_splunkd(built_addon: str, tmp_path: Path) -> None:
+    # FakeSplunkd points at a port where nothing listens: both modes must say so clearly and exit non-zero
     runner = ModularInputRunner(built_addon, str(tmp_path))
     params = {"account": "acct", "sqs_queue_url": "https://sqs.us-east-1.amazonaws.com/123456789012/q"}
     result = runner.validate("main", params, FakeSplunkd())
-    assert (result.returncode, result.message) == (0, None), result.stderr
+    assert result.returncode == 1 and "Cannot read ta_aws_cloudtrail_account.conf from splunkd" in result.message
 
     with runner.start("main", params, FakeSplunkd()) as running:
-        assert running.wait(60) == 0, running.describe()
-        assert running.events == []
-        assert running.protocol_errors == []
-        assert not running.stream_complete, "splunklib opens <stream> only with the first event"
+        assert running.wait(60) == 2, running.describe()
+        assert running.events == [] and running.protocol_errors == []
+        assert "cannot start: Cannot read" in running.stderr_text()
     assert os.path.isdir(runner.checkpoint_dir) and os.path.isdir(runner.log_dir)
 
 

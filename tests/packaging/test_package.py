@@ -5,7 +5,8 @@ import os
 import re
 import stat
 import subprocess
-import sys
+
+import pytest
 
 APP = "TA_aws_cloudtrail"
 INPUT_PARAMETERS = [
@@ -113,21 +114,34 @@ def test_package_is_clean_pure_python_and_not_writable_by_others(package):
     assert models == {"s3", "sqs", "sts"}
 
 
-def test_bundled_libraries_import_on_the_oldest_supported_python(built_addon):
-    """Splunk 9.x runs Python 3.9: the bundled lib/ and our package must import there."""
-    python39 = os.environ.get("TA_TEST_PYTHON39") or "python3.9"
+def python_binary(version: str):
+    """A Python `version` on this machine (pyenv keeps them outside PATH), or None."""
+    import glob
+    import shutil
+
+    candidates = [os.environ.get(f"TA_TEST_PYTHON{version.replace('.', '')}") or ""]
+    candidates += sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}*/bin/python{version}")))
+    candidates.append(shutil.which(f"python{version}") or "")
+    for candidate in candidates:
+        if candidate and subprocess.run([candidate, "-c", "pass"], capture_output=True).returncode == 0:
+            return candidate
+    return None
+
+
+@pytest.mark.parametrize("version", ["3.9", "3.13"])
+def test_bundled_libraries_and_the_package_import_on_splunks_pythons(built_addon, version):
+    """Splunk 9.x runs Python 3.9 and Splunk 10.x 3.13: the bundled lib/ and the add-on must import on both."""
+    python = python_binary(version)
+    if python is None:
+        pytest.skip(f"no Python {version} on this machine")
     code = (
         "import sys; sys.path[:0] = [sys.argv[1] + '/lib', sys.argv[1] + '/bin'];"
-        "import boto3, botocore, solnlib, splunklib, splunktaucclib;"
-        "import ta_aws_cloudtrail.sqs_input, ta_aws_cloudtrail.settings, ta_aws_cloudtrail.sns_signature;"
-        "print(sys.version_info[:2], boto3.__version__)"
+        "import boto3, botocore, solnlib, splunklib;"
+        "import ta_aws_cloudtrail.sqs_input, ta_aws_cloudtrail.accounts, aws_cloudtrail_sqs_helper;"
+        "print('%d.%d' % sys.version_info[:2], boto3.__version__)"
     )
-    try:
-        result = subprocess.run([python39, "-c", code, built_addon], capture_output=True, text=True, timeout=120)
-    except FileNotFoundError:
-        import pytest
-
-        pytest.skip("no python3.9 on this machine")
+    env = dict(os.environ, PYTHONNOUSERSITE="1")
+    command = [python, "-S", "-c", code, built_addon]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.startswith("(3, 9)")
-    assert sys.version_info >= (3, 9)
+    assert result.stdout.split()[0] == version

@@ -312,13 +312,21 @@ def _stanza(conn: SplunkdConnection, conf_name: str, stanza: str) -> Optional[Di
     from solnlib import conf_manager
 
     try:
-        conf = _conf_manager(conn, conf_name).get_conf(conf_name)
-    except conf_manager.ConfManagerException:
-        return None  # properties/<conf> is 404 until the first stanza of that conf is saved
-    # stanza_exist() answers a 404 quietly; get() on a missing stanza logs a traceback from solnlib's retry
-    if not conf.stanza_exist(stanza):
-        return None
-    return conf.get(stanza)
+        try:
+            conf = _conf_manager(conn, conf_name).get_conf(conf_name)
+        except conf_manager.ConfManagerException:
+            return None  # properties/<conf> is 404 until the first stanza of that conf is saved
+        # stanza_exist() answers a 404 quietly; get() on a missing stanza logs a traceback from solnlib's retry
+        if not conf.stanza_exist(stanza):
+            return None
+        return conf.get(stanza)
+    except Exception as exc:  # splunkd unreachable, refusing the session key, answering 5xx
+        from .logs import redact
+
+        raise ConfigError(
+            f"Cannot read {conf_name}.conf from splunkd at {conn.scheme}://{conn.host}:{conn.port}: "
+            f"{type(exc).__name__}: {redact(exc)[:200]}"
+        ) from None
 
 
 def _read_stanza(conn: SplunkdConnection, conf_name: str, stanza: str, what: str, where: str) -> Dict[str, str]:

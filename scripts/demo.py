@@ -1,0 +1,153 @@
+"""The add-on's main job on an embedded stand-in for AWS and splunkd.
+
+Starts moto (S3, SQS, SNS, EventBridge) and the splunkd REST emulator, creates a trail-like bucket per
+notification shape, one SQS queue with a dead-letter queue, SNS topics and an EventBridge rule; uploads
+CloudTrail log files (real public records and generated ones) and lets each shape announce them; then runs the
+built input exactly as splunkd runs it and prints what it wrote.
+
+Run with `make demo` (builds the add-on first). Nothing leaves 127.0.0.1.
+"""
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import datetime, timezone
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [os.path.join(REPO_ROOT, "tests"), os.path.join(REPO_ROOT, "tests", "integration")]
+
+from environment import input_params, seed  # noqa: E402
+from expectations import stratus_records  # noqa: E402
+
+from harness.aws import AwsTestEnv, MotoServer, cloudtrail_key  # noqa: E402
+from harness.cloudtrail_data import make_records  # noqa: E402
+from harness.modinput import ModularInputRunner  # noqa: E402
+from harness.splunkd import SplunkdEmulator  # noqa: E402
+
+ADDON = os.path.join(REPO_ROOT, "output", "TA_aws_cloudtrail")
+SHAPES = ("s3", "sns", "sns_raw", "cloudtrail_sns", "eventbridge")
+
+
+def build_routes(aws, queue):
+    """One bucket per shape, each announcing its objects to the queue its own way."""
+    buckets, topics = {}, {}
+    for shape in SHAPES:
+        buckets[shape] = aws.create_bucket(f"demo-trail-{shape.replace('_', '-')}")
+    aws.configure_bucket_notifications(buckets["s3"], queue=queue)
+    for shape, raw in (("sns", False), ("sns_raw", True), ("cloudtrail_sns", False)):
+        topics[shape] = aws.create_topic(f"demo-{shape.replace('_', '-')}")
+        aws.subscribe_queue(topics[shape], queue, raw=raw)
+    aws.configure_bucket_notifications(buckets["sns"], topic_arn=topics["sns"])
+    aws.configure_bucket_notifications(buckets["sns_raw"], topic_arn=topics["sns_raw"])
+    aws.configure_bucket_notifications(buckets["eventbridge"], eventbridge=True)
+    aws.route_eventbridge_to_queue(queue, bucket=buckets["eventbridge"])
+    return buckets, topics
+
+
+def upload(aws, buckets, topics, objects_per_shape, records_per_object):
+    rng = random.Random(7)
+    now = datetime.now(timezone.utc)
+    real = stratus_records()
+    expected = Counter()
+    index = 0
+    for shape, bucket in buckets.items():
+        keys = []
+        for n in range(objects_per_shape):
+            if n == 0:
+                records = real  # real CloudTrail records from public attack simulations
+            else:
+                records = make_records(records_per_object, seed=rng.randrange(1 << 30), first_index=index)
+                index += records_per_object
+            info = aws.put_cloudtrail_object(bucket, cloudtrail_key(when=now, rng=rng), records)
+            keys.append(info.key)
+            expected[shape] += len(records)
+        insight = make_records(3, seed=1, first_index=index)
+        index += 3
+        keys.append(aws.put_cloudtrail_object(bucket, cloudtrail_key("insight", when=now, rng=rng), insight).key)
+        expected[shape] += 3
+        digest = json.dumps({"digestEndTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "logFiles": []}).encode()
+        keys.append(aws.put_cloudtrail_object(bucket, cloudtrail_key("digest", when=now, rng=rng), digest).key)
+        if shape == "cloudtrail_sns":  # CloudTrail's own notification, several keys per message
+            for start in range(0, len(keys), 5):
+                aws.publish_cloudtrail_notification(topics[shape], bucket, keys[start : start + 5])
+    return expected
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Run the built input on an embedded AWS and splunkd.")
+    parser.add_argument("--objects-per-shape", type=int, default=10)
+    parser.add_argument("--records-per-object", type=int, default=1000)
+    args = parser.parse_args()
+    if not os.path.isfile(os.path.join(ADDON, "bin", "aws_cloudtrail_sqs.py")):
+        print("Build the add-on first: make package", file=sys.stderr)
+        return 2
+
+    workdir = tempfile.mkdtemp(prefix="ta-aws-cloudtrail-demo-")
+    with MotoServer() as moto, SplunkdEmulator(seed(settings={"logging": {"loglevel": "INFO"}})) as splunkd:
+        aws = AwsTestEnv(moto)
+        queue = aws.create_queue("demo-cloudtrail", visibility_timeout=300)
+        buckets, topics = build_routes(aws, queue)
+        print(f"moto (AWS) on {moto.endpoint_url}, splunkd emulator on {splunkd.server_uri}")
+        print(f"queue {queue.url} (dead-letter queue {queue.dlq.name}); buckets: {', '.join(buckets.values())}")
+        expected = upload(aws, buckets, topics, args.objects_per_shape, args.records_per_object)
+        total = sum(expected.values())
+        print(f"uploaded {total} records in {args.objects_per_shape + 2} objects per shape (one digest each)\n")
+
+        runner = ModularInputRunner(ADDON, workdir)
+        started = time.monotonic()
+        running = runner.start("demo", input_params(moto, queue, visibility_timeout=300), splunkd)
+        running.wait_for_events(total, timeout=600)
+        first_to_last = time.monotonic() - started
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and aws.queue_counts(queue).not_visible:
+            time.sleep(0.2)
+        time.sleep(1)
+        returncode = running.terminate(timeout=60)
+        queue_left, dlq_left = aws.queue_counts(queue), aws.queue_counts(queue.dlq)
+
+    shape_of_bucket = {bucket: shape for shape, bucket in buckets.items()}
+    by_shape = Counter(shape_of_bucket[e.source.split("/")[2]] for e in running.events)
+    duplicates = sum(n - 1 for n in Counter((e.source, e.data) for e in running.events).values())
+    print(f"{'shape':<16}{'expected':>10}{'written':>10}")
+    for shape in SHAPES:
+        print(f"{shape:<16}{expected[shape]:>10}{by_shape[shape]:>10}")
+    print(f"{'total':<16}{total:>10}{running.event_count:>10}   duplicates: {duplicates}")
+    print(
+        f"\n{running.event_count} events in {first_to_last:.1f} s from process start: "
+        f"{running.event_count / first_to_last:,.0f} events/s (includes start-up and SQS/S3 round trips)"
+    )
+    print(
+        f"queue after the run: {queue_left.visible} visible, {queue_left.not_visible} in flight; "
+        f"dead-letter queue: {dlq_left.visible}"
+    )
+    metrics = [line for line in running.log_text().splitlines() if "metrics input=" in line and " final " in line]
+    if metrics:
+        print("input metrics: " + metrics[-1].split("| ", 1)[1])
+    print(
+        f"exit code {returncode} after SIGTERM; stream complete: {running.stream_complete}; "
+        f"protocol errors: {len(running.protocol_errors)}"
+    )
+    print("\nsample events:")
+    for event in running.events[:: max(1, len(running.events) // 3)][:3]:
+        data = event.data if len(event.data) < 300 else event.data[:300] + "…"
+        print(f"  time={event.time} source={event.source}")
+        print(f"  sourcetype={event.sourcetype} index={event.index}\n  {data}\n")
+    print(f"logs: {runner.log_dir}")
+    ok = (
+        returncode == 0
+        and running.event_count == total
+        and duplicates == 0
+        and all(by_shape[s] == expected[s] for s in SHAPES)
+        and queue_left.visible + queue_left.not_visible + dlq_left.visible == 0
+    )
+    print("DEMO OK" if ok else "DEMO FAILED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
