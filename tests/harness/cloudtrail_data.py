@@ -376,6 +376,7 @@ def make_record(
     event_time: datetime,
     account: str = DEFAULT_ACCOUNT,
     size: str = "normal",
+    hostile_user_agent_rate: float = _HOSTILE_USER_AGENT_RATE,
 ) -> Dict[str, Any]:
     """One CloudTrail management-event record.
 
@@ -396,7 +397,7 @@ def make_record(
         source_ip = user_agent = identity["invokedBy"]
     else:
         source_ip = _source_ip(rng)
-        hostile = rng.random() < _HOSTILE_USER_AGENT_RATE
+        hostile = rng.random() < hostile_user_agent_rate
         user_agent = rng.choice(_HOSTILE_USER_AGENTS if hostile else _USER_AGENTS)
     failed = rng.random() < _ERROR_RATE
     record: Dict[str, Any] = {
@@ -462,14 +463,26 @@ def make_records(
     start_time: datetime = DEFAULT_START_TIME,
     size: str = "normal",
     first_index: int = 0,
+    hostile_user_agent_rate: float = _HOSTILE_USER_AGENT_RATE,
 ) -> List[Dict[str, Any]]:
     """``n`` records with indexes ``first_index..first_index+n-1`` and non-decreasing eventTime from
-    ``start_time`` (about two events a second, as a busy account produces). Same seed, same records."""
+    ``start_time`` (about two events a second, as a busy account produces). Same seed, same records.
+    ``hostile_user_agent_rate`` is the share of user agents with non-ASCII and XML-special characters (the
+    default stresses escaping; real trails have far fewer)."""
     rng = random.Random(seed)
     records = []
     moment = start_time
     for index in range(first_index, first_index + n):
-        records.append(make_record(rng, index, event_time=moment, account=account, size=size))
+        records.append(
+            make_record(
+                rng,
+                index,
+                event_time=moment,
+                account=account,
+                size=size,
+                hostile_user_agent_rate=hostile_user_agent_rate,
+            )
+        )
         moment += timedelta(seconds=rng.expovariate(2.0))
     return records
 

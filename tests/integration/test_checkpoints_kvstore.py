@@ -28,9 +28,7 @@ def connection(splunkd):
 
 
 def progress(key, records, done, input_name="in1"):
-    return ObjectProgress(
-        progress_key("bucket", key, "etag1"), "bucket", key, "etag1", records, done, input_name, time.time()
-    )
+    return ObjectProgress(progress_key("bucket", key), "bucket", key, "etag1", records, done, input_name, time.time())
 
 
 def test_collection_is_created_with_its_fields_once(splunkd):
@@ -47,14 +45,17 @@ def test_save_fetch_purge_and_delete_by_input(splunkd):
     old = progress("AWSLogs/old.json.gz", 10, True)
     old.updated = time.time() - 30 * 86400
     store.save([progress("AWSLogs/a b+c.json.gz", 500, False), old, progress("other.json.gz", 3, True, "in2")])
-    found = store.fetch(progress_key("bucket", "AWSLogs/a b+c.json.gz", "etag1"))
+    wanted = [progress_key("bucket", "AWSLogs/a b+c.json.gz"), progress_key("bucket", "other.json.gz")]
+    found_all = store.fetch([*wanted, progress_key("bucket", "missing")])
+    assert set(found_all) == set(wanted)  # one query, missing keys absent
+    found = found_all[wanted[0]]
     assert (found.records_done, found.done, found.object_key, found.input) == (
         500,
         False,
         "AWSLogs/a b+c.json.gz",
         "in1",
     )
-    assert store.fetch(progress_key("bucket", "missing", "etag1")) is None
+    assert store.fetch([progress_key("bucket", "missing")]) == {}
 
     store.purge("in1", time.time() - 14 * 86400)
     keys = {d["object_key"] for d in splunkd.kv_documents(COLLECTION)}

@@ -15,15 +15,16 @@ class MemoryStore:
     def __init__(self):
         self.docs = {}
         self.saves = []
+        self.fetches = []
         self.fail = False
         self.gate = threading.Event()
         self.gate.set()
 
-    def fetch(self, key_id):
+    def fetch(self, key_ids):
         if self.fail:
             raise ProgressStoreError("KV store lookup failed: HTTP 503")
-        doc = self.docs.get(key_id)
-        return ObjectProgress.from_document(doc) if doc else None
+        self.fetches.append(list(key_ids))
+        return {k: ObjectProgress.from_document(self.docs[k]) for k in key_ids if k in self.docs}
 
     def save(self, progress):
         self.gate.wait(5)
@@ -35,7 +36,7 @@ class MemoryStore:
 
 
 def progress(key, records, done=False):
-    return ObjectProgress(progress_key("b", key, "v1"), "b", key, "v1", records, done, "in1")
+    return ObjectProgress(progress_key("b", key), "b", key, "v1", records, done, "in1")
 
 
 def make_ledger(store, **kwargs):
@@ -44,14 +45,10 @@ def make_ledger(store, **kwargs):
     return ledger
 
 
-def test_progress_key_depends_on_bucket_key_and_version():
-    keys = {
-        progress_key("b", "k", "v"),
-        progress_key("b", "k", "w"),
-        progress_key("c", "k", "v"),
-        progress_key("b", "kk", ""),
-    }
+def test_progress_key_depends_on_bucket_and_key():
+    keys = {progress_key("b", "k"), progress_key("c", "k"), progress_key("b", "kk"), progress_key("b", "k\0")}
     assert len(keys) == 4 and all(len(k) == 40 for k in keys)
+    assert progress_key("b", "k") == progress_key("b", "k")
 
 
 def test_reports_are_saved_and_waiters_released():
@@ -61,7 +58,7 @@ def test_reports_are_saved_and_waiters_released():
     assert ledger.wait_saved(seq, timeout=2)
     seq = ledger.report(progress("a", 1000, done=True), 500)
     assert ledger.wait_saved(seq, timeout=2)
-    saved = store.fetch(progress_key("b", "a", "v1"))
+    saved = store.fetch([progress_key("b", "a")])[progress_key("b", "a")]
     assert saved.records_done == 1000 and saved.done and saved.input == "in1" and saved.updated > 0
     assert ledger.unsaved_records == 0
     assert ledger.stop()
@@ -111,14 +108,14 @@ def test_outage_lets_ingestion_continue_and_saves_everything_on_recovery(caplog)
         for i in range(5):
             seq = ledger.report(progress("a", (i + 1) * 100), 100)  # far above the bound: must not block
         assert not ledger.wait_saved(seq, timeout=2)  # returns at once: KV store is out
-        assert ledger.outage and ledger.lookup(progress_key("b", "new", "v1")) is None
+        assert ledger.outage and ledger.lookup(progress_key("b", "new")) is None
         time.sleep(0.2)  # several failed retries
         store.fail = False
         deadline = time.monotonic() + 2
         while ledger.outage and time.monotonic() < deadline:
             time.sleep(0.02)
     assert not ledger.outage
-    assert store.docs[progress_key("b", "a", "v1")]["records_done"] == 500
+    assert store.docs[progress_key("b", "a")]["records_done"] == 500
     assert ledger.unsaved_records == 0
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "KV store unavailable" in warnings[0].getMessage()
@@ -132,7 +129,7 @@ def test_stop_saves_what_is_pending():
     ledger.start()
     ledger.report(progress("a", 7), 7)
     assert ledger.stop(timeout=1)
-    assert store.docs[progress_key("b", "a", "v1")]["records_done"] == 7
+    assert store.docs[progress_key("b", "a")]["records_done"] == 7
 
 
 def test_lookup_prefers_progress_not_yet_saved():
@@ -140,5 +137,16 @@ def test_lookup_prefers_progress_not_yet_saved():
     ledger = ProgressLedger(store, logging.getLogger("test"), coalesce_seconds=10)
     ledger.start()
     ledger.report(progress("a", 3), 3)
-    assert ledger.lookup(progress_key("b", "a", "v1")).records_done == 3
+    assert ledger.lookup(progress_key("b", "a")).records_done == 3
     ledger.stop(timeout=1)
+
+
+def test_prefetched_progress_is_served_without_another_call():
+    store = MemoryStore()
+    store.docs[progress_key("b", "done")] = progress("done", 10, done=True).document()
+    ledger = ProgressLedger(store, logging.getLogger("test"))
+    ledger.prefetch([progress_key("b", "done"), progress_key("b", "new")])
+    assert ledger.lookup(progress_key("b", "done")).done and ledger.lookup(progress_key("b", "new")) is None
+    assert store.fetches == [[progress_key("b", "done"), progress_key("b", "new")]]
+    ledger.lookup(progress_key("b", "new"))  # served once: a second lookup asks the store again
+    assert len(store.fetches) == 2

@@ -1,6 +1,7 @@
 """Per-object progress in the KV store, so that a redelivered message produces no duplicates.
 
-One document per S3 object version: {bucket, object_key, version, records_done, done, updated, input}.
+One document per S3 object: {bucket, object_key, version, records_done, done, updated, input}; `version` is the
+object's VersionId or ETag, and progress recorded for another version does not apply (the object was replaced).
 Progress is reported by workers only after the events it covers are flushed to stdout; the ledger saves
 it in batches (one batch_save for everything pending) and makes writers wait when too much is unsaved, which
 bounds what a crash can duplicate. When the KV store is unavailable, ingestion goes on (at-least-once): one
@@ -12,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import ssl
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -35,10 +37,29 @@ ACCELERATED_FIELDS = {"input_updated": {"input": 1, "updated": 1}}
 MAX_BATCH_SAVE = 1000
 
 
-def progress_key(bucket: str, key: str, version: str) -> str:
-    """KV _key of one object version (bucket and key can be long and use any character)."""
-    digest = hashlib.sha256(f"{bucket}\0{key}\0{version}".encode("utf-8", "surrogatepass")).hexdigest()
+def progress_key(bucket: str, key: str) -> str:
+    """KV _key of one object (bucket and key can be long and use any character)."""
+    digest = hashlib.sha256(f"{bucket}\0{key}".encode("utf-8", "surrogatepass")).hexdigest()
     return digest[:40]
+
+
+_splunkd_tls: Optional[ssl.SSLContext] = None
+
+
+def _splunkd_tls_context() -> ssl.SSLContext:
+    """One TLS context for every KV store call.
+
+    splunklib's default handler builds a context per connection, loading the system CA store each time
+    (~27 ms of CPU). splunkd's management port usually has its own self-signed certificate, which splunklib
+    and solnlib do not verify either; the connection is local to the Splunk host.
+    """
+    global _splunkd_tls
+    if _splunkd_tls is None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        _splunkd_tls = context
+    return _splunkd_tls
 
 
 @dataclass
@@ -76,20 +97,32 @@ class ProgressStoreError(Exception):
 
 
 class ProgressStore:
-    """KV store access through solnlib's REST client (splunklib underneath)."""
+    """KV store access with splunklib (solnlib's checkpointer stores one opaque string per key: no queries,
+    no retention purge, no deletion by input)."""
 
     def __init__(self, conn: SplunkdConnection, collection: str = COLLECTION) -> None:
         self._conn = conn
         self._collection = collection
         self._local = threading.local()
 
+    def _service(self):
+        from splunklib import binding, client
+
+        return client.Service(
+            scheme=self._conn.scheme,
+            host=self._conn.host,
+            port=self._conn.port,
+            token=self._conn.session_key,
+            owner="nobody",
+            app=ADDON_NAME,
+            # verify=True only selects splunklib's branch that uses the given context
+            handler=binding.handler(verify=True, context=_splunkd_tls_context(), timeout=60),
+        )
+
     def _data(self):
         data = getattr(self._local, "data", None)
         if data is None:
-            from solnlib.splunk_rest_client import SplunkRestClient
-
-            client = SplunkRestClient(self._conn.session_key, ADDON_NAME, owner="nobody", **self._conn.rest_kwargs())
-            data = client.kvstore[self._collection].data
+            data = self._service().kvstore[self._collection].data
             self._local.data = data
         return data
 
@@ -102,13 +135,10 @@ class ProgressStore:
 
     def ensure_collection(self) -> None:
         """Create the collection if default/collections.conf has not (e.g. KV store was down at install)."""
-        from solnlib.splunk_rest_client import SplunkRestClient
         from splunklib.binding import HTTPError
 
         def ensure() -> None:
-            kvstore = SplunkRestClient(
-                self._conn.session_key, ADDON_NAME, owner="nobody", **self._conn.rest_kwargs()
-            ).kvstore
+            kvstore = self._service().kvstore
             try:
                 kvstore.get(name=self._collection)
             except HTTPError as exc:
@@ -122,9 +152,13 @@ class ProgressStore:
 
         self._call("collection check", ensure)
 
-    def fetch(self, key_id: str) -> Optional[ObjectProgress]:
-        docs = self._call("lookup", lambda: self._data().query(query=json.dumps({"_key": key_id})))
-        return ObjectProgress.from_document(docs[0]) if docs else None
+    def fetch(self, key_ids: List[str]) -> Dict[str, ObjectProgress]:
+        """Saved progress of these objects (absent keys: none saved), in one query."""
+        if not key_ids:
+            return {}
+        query = {"_key": key_ids[0]} if len(key_ids) == 1 else {"$or": [{"_key": k} for k in key_ids]}
+        docs = self._call("lookup", lambda: self._data().query(query=json.dumps(query)))
+        return {str(doc["_key"]): ObjectProgress.from_document(doc) for doc in docs}
 
     def save(self, progress: List[ObjectProgress]) -> None:
         docs = [p.document() for p in progress]
@@ -171,6 +205,8 @@ class ProgressLedger:
         self._saved_seq = 0
         self._outage: Optional[str] = None
         self._stopping = False
+        # progress looked up for a batch of messages before their workers need it: key_id -> saved or None
+        self._prefetched: Dict[str, Optional[ObjectProgress]] = {}
         self._thread = threading.Thread(target=self._run, name="progress-ledger", daemon=True)
         self.saves = 0
 
@@ -180,21 +216,37 @@ class ProgressLedger:
     def outage(self) -> bool:
         return self._outage is not None
 
+    def prefetch(self, key_ids: List[str]) -> None:
+        """Look up the progress of objects about to be read, in one call (see lookup())."""
+        if not key_ids or self._outage is not None:
+            return
+        try:
+            found = self._store.fetch(key_ids)
+        except ProgressStoreError as exc:
+            self._enter_outage(str(exc))
+            return
+        with self._cond:
+            if len(self._prefetched) > 10000:  # entries of messages that failed before their lookup
+                self._prefetched.clear()
+            for key_id in key_ids:
+                self._prefetched[key_id] = found.get(key_id)
+
     def lookup(self, key_id: str) -> Optional[ObjectProgress]:
         """Saved progress of an object; None when unknown or while the KV store is unavailable."""
         with self._cond:
             pending = self._pending.get(key_id)
-        if pending is not None:
-            return pending[0]
+            if pending is not None:
+                return pending[0]
+            if key_id in self._prefetched:
+                return self._prefetched.pop(key_id)
         if self._outage is not None:
             # the saver thread retries and ends the outage; don't pay a failing call per object meanwhile
             return None
         try:
-            found = self._store.fetch(key_id)
+            return self._store.fetch([key_id]).get(key_id)
         except ProgressStoreError as exc:
             self._enter_outage(str(exc))
             return None
-        return found
 
     def report(self, progress: ObjectProgress, newly_written: int) -> int:
         """Record progress whose events are already flushed; returns a sequence number for wait_saved().

@@ -28,7 +28,7 @@ from .events import EventFormatter, EventSink, event_time
 from .filters import RecordFilter
 from .logs import redact
 from .metrics import InputMetrics
-from .notifications import NotificationError, ObjectRef, parse_message_body
+from .notifications import Notification, NotificationError, ObjectRef, parse_message_body
 from .objects import ObjectFormatError, ObjectTooLargeError, iter_records, read_document
 from .settings import ConfigError, InputSettings
 from .sns_signature import SnsCertificateFetchError, SnsSignatureError, SnsSignatureValidator
@@ -73,6 +73,8 @@ class InFlightMessage:
     receive_count: int
     sent_epoch: Optional[float]
     visible_until: float
+    notification: Optional[Notification] = None
+    parse_error: Optional[str] = None
 
     def excerpt(self, length: int = 200) -> str:
         text = self.body[:length].replace("\n", "\\n").replace("\r", "\\r")
@@ -256,12 +258,17 @@ class CloudTrailSqsInput:
             messages = response.get("Messages", [])
             for _ in range(wanted - len(messages)):
                 self._slots.release()
-            for raw in messages:
-                message = self._track(raw)
-                if self._stop.is_set():
+            batch = [self._track(raw) for raw in messages]
+            if self._stop.is_set():
+                for message in batch:
                     self._release(message)
                     self._slots.release()
-                    continue
+                continue
+            # one KV lookup for the whole batch instead of one per object
+            self._ledger.prefetch(
+                [progress_key(ref.bucket, ref.key) for m in batch if m.notification for ref in m.notification.objects]
+            )
+            for message in batch:
                 executor.submit(self._handle, message)
 
     def _track(self, raw: Dict[str, Any]) -> InFlightMessage:
@@ -275,6 +282,10 @@ class CloudTrailSqsInput:
             sent_epoch=int(sent) / 1000.0 if str(sent or "").isdigit() else None,
             visible_until=time.monotonic() + self.settings.visibility_timeout,
         )
+        try:
+            message.notification = parse_message_body(message.body)
+        except NotificationError as exc:
+            message.parse_error = str(exc)
         with self._in_flight_lock:
             self._in_flight[message.receipt_handle] = message
         self._metrics.add(messages_received=1)
@@ -310,14 +321,14 @@ class CloudTrailSqsInput:
             raise MessageFailed(
                 f"it was already received {message.receive_count - 1} times without success", "poison", False
             )
-        try:
-            notification = parse_message_body(message.body)
-        except NotificationError as exc:
+        notification = message.notification
+        if notification is None:
             raise MessageFailed(
-                f"not a notification this input understands ({exc}); body starts with: {message.excerpt()}",
+                f"not a notification this input understands ({message.parse_error}); "
+                f"body starts with: {message.excerpt()}",
                 "bad_notification",
                 retryable=False,
-            ) from None
+            )
         if notification.sns_envelope is not None and self._sns_validator is not None:
             self._check_sns_signature(notification.sns_envelope)
         if notification.skipped_records:
@@ -390,7 +401,7 @@ class CloudTrailSqsInput:
         try:
             version = response.get("VersionId") or ref.version_id or (response.get("ETag") or ref.etag or "").strip('"')
             progress = ObjectProgress(
-                key_id=progress_key(ref.bucket, key, version),
+                key_id=progress_key(ref.bucket, key),
                 bucket=ref.bucket,
                 object_key=key,
                 version=version,
@@ -399,6 +410,8 @@ class CloudTrailSqsInput:
                 input=settings.name,
             )
             saved = self._ledger.lookup(progress.key_id)
+            if saved is not None and saved.version != version:
+                saved = None  # progress of an earlier version of the object: this one is new
             if saved is not None and saved.done:
                 self._metrics.add(objects_skipped_done=1)
                 self._log.info("Skipped %s (message %s): already ingested", ref.source, message.message_id)
