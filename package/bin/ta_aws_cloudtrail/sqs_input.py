@@ -23,6 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from . import routing
 from .aws import AwsClients, aws_error_code, describe_aws_error, is_transient
+from .batches import EventBatch, event_batches
 from .checkpoints import ObjectProgress, ProgressLedger, progress_key
 from .events import EventFormatter, EventSink, event_time
 from .filters import RecordFilter
@@ -34,8 +35,6 @@ from .settings import ConfigError, InputSettings
 from .sns_signature import SnsCertificateFetchError, SnsSignatureError, SnsSignatureValidator
 
 DIGEST_SOURCETYPE = "aws:cloudtrail:digest"
-BATCH_EVENTS = 500
-BATCH_BYTES = 1 << 20
 READ_CHUNK = 1 << 20
 # A long poll returns as soon as a message arrives, so this only bounds how long a stop waits for the last
 # poll: a poll abandoned by an exiting process could still be handed a message, hiding it for a visibility
@@ -453,80 +452,54 @@ class CloudTrailSqsInput:
         progress: ObjectProgress,
         resume_from: int,
     ) -> int:
-        settings = self.settings
-        events = self._formatter.for_object(ref.source, settings.sourcetype)
-        record_filter = self._filter
-        batch: List[str] = []
-        batch_bytes = 0
-        index = 0
-        last_record: Optional[dict] = None
-        counts = {"records_filtered": 0, "records_invalid": 0, "records_rejected": 0, "records_skipped_resume": 0}
+        events = self._formatter.for_object(ref.source, self.settings.sourcetype)
+        records = iter_records(chunks, self.settings.max_decompressed_bytes)
         last_seq = 0
-
-        def flush(done: bool) -> None:
-            nonlocal batch, batch_bytes, last_seq
-            written = len(batch)
-            if written:
-                self._sink.write(batch)
-                newest = event_time(last_record.get("eventTime")) if last_record is not None else None
-                self._metrics.events_written(settings.sourcetype, written, float(newest) if newest else None)
-            progress.records_done = index
-            progress.done = done
-            last_seq = self._ledger.report(progress, written)
-            batch = []
-            batch_bytes = 0
-
         try:
-            for text, record in iter_records(chunks, settings.max_decompressed_bytes):
-                index += 1
-                if index <= resume_from:
-                    counts["records_skipped_resume"] += 1
-                    continue
-                if type(record) is not dict:
-                    counts["records_invalid"] += 1
-                    continue
-                if record_filter is not None:
-                    reason = record_filter.reason_to_drop(record)
-                    if reason is not None:
-                        counts["records_rejected" if reason == "account" else "records_filtered"] += 1
-                        continue
-                event = events.format(text, record)
-                batch.append(event)
-                batch_bytes += len(event)
-                last_record = record
-                if len(batch) >= BATCH_EVENTS or batch_bytes >= BATCH_BYTES:
-                    flush(done=False)
-                    if self._stop.is_set():
-                        raise Interrupted(last_seq)
+            for batch in event_batches(records, events, self._filter, resume_from):
+                last_seq = self._write(batch, progress)
+                if self._stop.is_set():
+                    raise Interrupted(last_seq)
         except ObjectFormatError as exc:
-            # keep every good record before the damage; retrying cannot repair the object
-            flush(done=True)
-            self._metrics.add(objects_failed=1, **counts)
+            # every good record before the damage is written; retrying cannot repair the object
+            self._metrics.add(objects_failed=1)
             self._metrics.error("object_too_large" if isinstance(exc, ObjectTooLargeError) else "object_format")
             self._log.error(
                 "%s (message %s): %s; kept the %d records before it, the object is marked done",
                 ref.source,
                 message.message_id,
                 redact(exc),
-                index,
+                progress.records_done,
             )
-            return last_seq
         except (ClientError, BotoCoreError) as exc:
-            flush(done=False)
-            self._metrics.add(**counts)
             reason, retryable = describe_aws_error(exc, "reading", ref.source)
-            raise MessageFailed(f"{reason}; resumes after record {index}", "s3_read", retryable) from None
-        except Interrupted:
-            self._metrics.add(**counts)
-            raise
-        flush(done=True)
-        if counts["records_invalid"]:
-            self._log.warning("%s: %d records are not JSON objects, skipped", ref.source, counts["records_invalid"])
-        if index == 0:
-            self._log.warning("%s has no CloudTrail records (no Records array or an empty one)", ref.source)
-        self._metrics.add(objects_ingested=1, **counts)
-        self._log.debug("Ingested %s: %d records (resumed after %d)", ref.source, index, resume_from)
-        return last_seq
+            raise MessageFailed(
+                f"{reason}; resumes after record {progress.records_done}", "s3_read", retryable
+            ) from None
+        else:
+            self._metrics.add(objects_ingested=1)
+            if progress.records_done == 0:
+                self._log.warning("%s has no CloudTrail records (no Records array or an empty one)", ref.source)
+            self._log.debug(
+                "Ingested %s: %d records (resumed after %d)", ref.source, progress.records_done, resume_from
+            )
+        progress.done = True
+        return self._ledger.report(progress, 0)
+
+    def _write(self, batch: EventBatch, progress: ObjectProgress) -> int:
+        """Write and flush a batch of events, then report the progress it covers; returns the ledger seq."""
+        written = len(batch.events)
+        if written:
+            self._sink.write(batch.events)
+            newest = event_time(batch.newest_record.get("eventTime")) if batch.newest_record else None
+            self._metrics.events_written(self.settings.sourcetype, written, float(newest) if newest else None)
+        self._metrics.add(**batch.counts)
+        if batch.counts["records_invalid"]:
+            self._log.warning(
+                "%s: %d records are not JSON objects, skipped", progress.object_key, batch.counts["records_invalid"]
+            )
+        progress.records_done = batch.records_done
+        return self._ledger.report(progress, written)
 
     def _ingest_digest(self, ref: ObjectRef, chunks: Iterator[bytes], progress: ObjectProgress) -> int:
         try:
