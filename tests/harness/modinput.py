@@ -470,6 +470,20 @@ class ModularInputRunner:
         with_defaults: bool = True,
     ) -> RunningInput:
         """Start the input for stanza ``<scheme>://<name>``: write the definition to stdin and close it."""
+        process = self.popen(name, params, splunkd, extra_env=extra_env, with_defaults=with_defaults)
+        return RunningInput(process, self.log_dir, keep_events=keep_events)
+
+    def popen(
+        self,
+        name: str,
+        params: Mapping[str, ParamValue],
+        splunkd: SplunkdEndpoint,
+        *,
+        extra_env: Optional[Mapping[str, str]] = None,
+        with_defaults: bool = True,
+    ) -> "subprocess.Popen[bytes]":
+        """The bare process (stdout and stderr pipes) with its definition written, for callers that read the
+        stream their own way (the benchmark counts events without parsing them)."""
         process = subprocess.Popen(
             self._command(),
             stdin=subprocess.PIPE,
@@ -478,14 +492,13 @@ class ModularInputRunner:
             cwd=self.bin_dir,
             env=self.environment(extra_env),
         )
-        running = RunningInput(process, self.log_dir, keep_events=keep_events)
         assert process.stdin is not None
         try:
             process.stdin.write(self.input_definition(name, params, splunkd, with_defaults=with_defaults))
             process.stdin.close()
         except BrokenPipeError:
             pass  # the input exited before reading its definition; its exit code and stderr tell why
-        return running
+        return process
 
     def _add_metadata(self, parent: ET.Element, splunkd: SplunkdEndpoint) -> None:
         ET.SubElement(parent, "server_host").text = self.server_host

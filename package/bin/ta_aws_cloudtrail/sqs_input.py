@@ -17,7 +17,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -163,8 +163,10 @@ class CloudTrailSqsInput:
         self._stop = threading.Event()
         self._in_flight: Dict[str, InFlightMessage] = {}
         self._in_flight_lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(settings.max_in_flight)
-        self._deletions: queue.Queue[InFlightMessage] = queue.Queue()
+        # max_in_flight messages being processed, and up to one more batch received and waiting for a worker
+        self._slots = threading.BoundedSemaphore(settings.max_in_flight + settings.batch_size)
+        # finished messages and the ledger sequence their deletion must wait for (progress saved first)
+        self._deletions: queue.Queue[Tuple[InFlightMessage, int]] = queue.Queue()
         self._workers_done = threading.Event()
 
     # --- lifecycle ---
@@ -300,8 +302,7 @@ class CloudTrailSqsInput:
 
     def _handle(self, message: InFlightMessage) -> None:
         try:
-            self._process_message(message)
-            self._deletions.put(message)
+            self._deletions.put((message, self._process_message(message)))
         except Interrupted as interrupted:
             # make sure the progress of the last batch is saved before another reader can resume the message
             if interrupted.seq:
@@ -315,7 +316,8 @@ class CloudTrailSqsInput:
         finally:
             self._slots.release()
 
-    def _process_message(self, message: InFlightMessage) -> None:
+    def _process_message(self, message: InFlightMessage) -> int:
+        """Ingest the message's objects; returns the ledger sequence to wait for before deleting it (0: none)."""
         if message.receive_count > self._give_up_after:
             raise MessageFailed(
                 f"it was already received {message.receive_count - 1} times without success", "poison", False
@@ -344,14 +346,13 @@ class CloudTrailSqsInput:
                 )
             else:
                 self._log.info("Message %s (%s) names no new object; deleted", message.message_id, notification.shape)
-            return
+            return 0
         last_seq = 0
         for ref in notification.objects:
             if self._stop.is_set():
                 raise Interrupted(last_seq)
             last_seq = max(last_seq, self._process_object(message, ref))
-        if last_seq:
-            self._ledger.wait_saved(last_seq)
+        return last_seq
 
     def _check_sns_signature(self, envelope: Dict[str, Any]) -> None:
         assert self._sns_validator is not None
@@ -563,7 +564,7 @@ class CloudTrailSqsInput:
                 failure.reason,
                 message.excerpt(),
             )
-            self._deletions.put(message)
+            self._deletions.put((message, 0))
 
     def _release(self, message: InFlightMessage) -> None:
         """Make an unfinished message visible again at once (its progress is saved): another run resumes it."""
@@ -628,7 +629,9 @@ class CloudTrailSqsInput:
                     batch.append(self._deletions.get_nowait())
                 except queue.Empty:
                     break
-            self._delete(batch)
+            # a message goes only once the progress of its objects is saved (or the KV store is out)
+            self._ledger.wait_saved(max(seq for _, seq in batch))
+            self._delete([message for message, _ in batch])
 
     def _delete(self, messages: List[InFlightMessage]) -> None:
         entries = [{"Id": str(i), "ReceiptHandle": m.receipt_handle} for i, m in enumerate(messages)]

@@ -1,0 +1,429 @@
+"""Benchmark of the aws_cloudtrail_sqs input: prints a table and writes bench-results.json.
+
+    make bench            (or: python scripts/bench.py [--objects 100] [--big-gib 1.0] [--quick])
+
+Sections (issue "Throughput and memory"):
+  a. pipeline in one process: gzipped S3 object bytes -> events written (decompress, split, time, filters,
+     XML, EventSink): events/s on one core (CPU time), decompressed MB/s, CPU seconds
+  f. the naive path on the same objects (json.loads + json.dumps + splunklib Event/EventWriter), and the ratio
+  b. end to end: moto server (own process) + splunkd emulator + the built input as splunkd runs it:
+     SQS messages -> events on stdout, events/s, and the input's CPU seconds
+  c. peak RSS of the input while it ingests one object of >= 1 GiB decompressed
+  d. latency from notification sent to event on stdout, on an idle queue: p50 and p95
+  e. 1 vs 2 input processes on the same queue
+
+Data: the harness's CloudTrail generator, 1,000 records per object (~1.3 KB each, nested requestParameters)
+plus two 50-256 KB records per object; "typical" mix: 2% of records carry non-ASCII and XML-special text;
+"stress" mix: 15% (the tests' default, where every such record costs extra work).
+"""
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [
+    os.path.join(REPO_ROOT, "tests"),
+    os.path.join(REPO_ROOT, "tests", "integration"),
+]
+
+import boto3  # noqa: E402
+from environment import input_params, seed  # noqa: E402
+
+from harness.aws import AwsTestEnv, cloudtrail_key  # noqa: E402
+from harness.cloudtrail_data import make_records, record_json  # noqa: E402
+from harness.modinput import ModularInputRunner  # noqa: E402
+from harness.pythons import python_binary  # noqa: E402
+from harness.splunkd import SplunkdEmulator  # noqa: E402
+
+ADDON = os.path.join(REPO_ROOT, "output", "TA_aws_cloudtrail")
+MIXES = {"typical": 0.02, "stress": 0.15}
+
+
+# --- data ---
+
+
+def make_object_bytes(seed_value: int, hostile_rate: float, first_index: int = 0) -> bytes:
+    records = make_records(998, seed=seed_value, first_index=first_index, hostile_user_agent_rate=hostile_rate)
+    records += make_records(2, seed=seed_value + 1, first_index=first_index + 998, size="large")
+    random.Random(seed_value).shuffle(records)
+    return gzip.compress(('{"Records":[' + ",".join(map(record_json, records)) + "]}").encode("utf-8"), 6)
+
+
+def big_object_file(path: str, target_bytes: int) -> int:
+    """A gzip file of >= target_bytes decompressed (the same 1,000 records repeated), written as a stream;
+    returns its number of records."""
+    block = ",".join(record_json(r) for r in make_records(1000, seed=99, hostile_user_agent_rate=MIXES["typical"]))
+    data = block.encode("utf-8")
+    written = 0
+    count = 0
+    with gzip.open(path, "wb", compresslevel=1) as out:
+        out.write(b'{"Records":[')
+        while written < target_bytes:
+            if count:
+                out.write(b",")
+            out.write(data)
+            written += len(data) + 1
+            count += 1000
+        out.write(b"]}")
+    return count
+
+
+# --- a and f: the shipped pipeline, in one process, per Python ---
+
+
+def measure_pipeline(workdir, mix, objects):
+    """Run scripts/bench_pipeline.py on these objects under each Python found; {python: figures}."""
+    paths = []
+    for number, data in enumerate(objects):
+        path = os.path.join(workdir, f"{mix}-{number}.json.gz")
+        with open(path, "wb") as f:
+            f.write(data)
+        paths.append(path)
+    interpreters = {"3.11": sys.executable, "3.9": python_binary("3.9"), "3.13": python_binary("3.13")}
+    figures = {}
+    for version, python in interpreters.items():
+        if python is None:
+            continue
+        result = subprocess.run(
+            [python, os.path.join(REPO_ROOT, "scripts", "bench_pipeline.py"), *paths],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        figures[version] = json.loads(result.stdout)
+    return figures
+
+
+# --- b, c, d, e: the built input against moto and the emulator ---
+
+
+class MotoProcess:
+    """moto in server mode in its own process, so the input's and moto's CPU are counted apart."""
+
+    def __enter__(self):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.endpoint_url = f"http://127.0.0.1:{self.port}"
+        self.region = "us-east-1"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("moto server did not start")
+
+    def __exit__(self, *exc):
+        self.process.terminate()
+        self.process.wait(10)
+
+    def cpu_seconds(self):
+        """moto's CPU time so far (it shares the machine's cores with the inputs)."""
+        with open(f"/proc/{self.process.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def client(self, service):
+        return boto3.session.Session().client(
+            service,
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+
+class CountingInput:
+    """The built input as a subprocess; counts </event> on its stdout and notes when each count was reached."""
+
+    def __init__(self, runner, name, params, splunkd):
+        self.process = runner.popen(name, params, splunkd)
+        self.started = time.monotonic()
+        self.count = 0
+        self.first_at = None
+        self.cpu_at_first = 0.0
+        self.last_at = None
+        self.arrivals = []  # (monotonic time, count) after each read
+        self._cond = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+        threading.Thread(target=lambda: self.process.stderr.read(), daemon=True).start()
+
+    def _read(self):
+        tail = b""
+        fd = self.process.stdout.fileno()
+        while True:
+            data = os.read(fd, 1 << 20)
+            if not data:
+                break
+            now = time.monotonic()
+            found = (tail + data).count(b"</event>")
+            tail = data[-7:]
+            with self._cond:
+                if found:
+                    if self.first_at is None:
+                        self.first_at, self.cpu_at_first = now, self.cpu_seconds()
+                    self.count += found
+                    self.last_at = now
+                    self.arrivals.append((now, self.count))
+                self._cond.notify_all()
+
+    def wait_for(self, count, timeout):
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self.count < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"{self.count} of {count} events after {timeout} s")
+                self._cond.wait(remaining)
+
+    def cpu_seconds(self):
+        with open(f"/proc/{self.process.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def peak_rss_mib(self):
+        with open(f"/proc/{self.process.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self):
+        self.process.terminate()
+        return self.process.wait(60)
+
+
+def load_queue(aws, moto, count, object_bytes):
+    bucket = aws.create_bucket()
+    queue = aws.create_queue(visibility_timeout=300)
+    rng = random.Random(count)
+    now = datetime.now(timezone.utc)
+    for number in range(count):
+        data = object_bytes[number % len(object_bytes)]
+        info = aws.put_cloudtrail_object(bucket, cloudtrail_key(when=now, rng=rng), data, gzip=False)
+        aws.send_s3_event(queue, [info])
+    return queue
+
+
+def run_inputs(workdir, moto, splunkd, queue, processes, expected, timeout=900):
+    runners = [ModularInputRunner(ADDON, os.path.join(workdir, f"p{i}")) for i in range(processes)]
+    params = input_params(moto, queue, visibility_timeout=300)
+    inputs = [CountingInput(r, "bench", params, splunkd) for r in runners]
+    deadline = time.monotonic() + timeout
+    while sum(i.count for i in inputs) < expected:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{sum(i.count for i in inputs)} of {expected} events")
+        time.sleep(0.02)
+    first = min(i.first_at for i in inputs if i.first_at)
+    last = max(i.last_at for i in inputs if i.last_at)
+    started = min(i.started for i in inputs)
+    cpu = sum(i.cpu_seconds() for i in inputs)
+    steady_cpu = cpu - sum(i.cpu_at_first for i in inputs)  # without start-up (imports, configuration)
+    rss = max(i.peak_rss_mib() for i in inputs)
+    for i in inputs:
+        i.stop()
+    return {
+        "events": expected,
+        "events_per_s": expected / (last - first),
+        "events_per_s_from_start": expected / (last - started),
+        "input_cpu_s": cpu,
+        "events_per_cpu_s": expected / cpu,
+        "steady_events_per_cpu_s": expected / steady_cpu,
+        "moto_cpu_s": moto.cpu_seconds(),
+        "peak_rss_mib": rss,
+        "per_process_events": [i.count for i in inputs],
+    }
+
+
+def latency(workdir, aws, moto, splunkd, samples):
+    bucket = aws.create_bucket()
+    queue = aws.create_queue(visibility_timeout=300)
+    single = gzip.compress(log_document(make_records(1, seed=5)))
+    running = CountingInput(
+        ModularInputRunner(ADDON, os.path.join(workdir, "lat")), "lat", input_params(moto, queue), splunkd
+    )
+    time.sleep(3)  # started and idle: long-polling
+    delays = []
+    rng = random.Random(3)
+    for number in range(samples):
+        info = aws.put_cloudtrail_object(
+            bucket, cloudtrail_key(when=datetime.now(timezone.utc), rng=rng), single, gzip=False
+        )
+        sent = time.monotonic()
+        aws.send_s3_event(queue, [info])
+        running.wait_for(number + 1, timeout=30)
+        arrived = next(t for t, c in running.arrivals if c >= number + 1)
+        delays.append(arrived - sent)
+        time.sleep(rng.uniform(0.2, 0.6))
+    running.stop()
+    delays.sort()
+    return {
+        "samples": samples,
+        "p50_s": statistics.median(delays),
+        "p95_s": delays[int(0.95 * (len(delays) - 1))],
+        "max_s": delays[-1],
+    }
+
+
+def log_document(records):
+    return ('{"Records":[' + ",".join(map(record_json, records)) + "]}").encode("utf-8")
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Benchmark the aws_cloudtrail_sqs input.")
+    parser.add_argument("--objects", type=int, default=100, help="objects (x 1,000 records) for b and e")
+    parser.add_argument("--big-gib", type=float, default=1.0, help="decompressed size of the object for c")
+    parser.add_argument("--latency-samples", type=int, default=30)
+    parser.add_argument("--quick", action="store_true", help="smaller runs, for a smoke test")
+    parser.add_argument("--output", default=os.path.join(REPO_ROOT, "bench-results.json"))
+    args = parser.parse_args()
+    if args.quick:
+        args.objects, args.big_gib, args.latency_samples = 20, 0.1, 10
+    if not os.path.isfile(os.path.join(ADDON, "bin", "aws_cloudtrail_sqs.py")):
+        print("Build the add-on first: make package", file=sys.stderr)
+        return 2
+
+    results = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+        }
+    }
+    print("generating objects ...", flush=True)
+    objects = {mix: [make_object_bytes(1000 + n, rate) for n in range(10)] for mix, rate in MIXES.items()}
+
+    workdir = tempfile.mkdtemp(prefix="ta-aws-cloudtrail-bench-")
+    for mix, data in objects.items():
+        results[f"a_pipeline_{mix}"] = figures = measure_pipeline(workdir, mix, data)
+        for version, f in figures.items():
+            print(
+                f"a/f {mix} Python {version}: {f['events_per_s']:,.0f} events/s, "
+                f"naive {f['naive_events_per_s']:,.0f} ({f['ratio']:.1f}x)",
+                flush=True,
+            )
+    with MotoProcess() as moto, SplunkdEmulator(seed(settings={"logging": {"loglevel": "INFO"}})) as splunkd:
+        aws = AwsTestEnv(moto)
+        expected = args.objects * 1000
+        for processes in (1, 2):
+            queue = load_queue(aws, moto, args.objects, objects["typical"])
+            moto_before = moto.cpu_seconds()
+            results[f"b_end_to_end_{processes}p"] = figures = run_inputs(
+                workdir, moto, splunkd, queue, processes, expected
+            )
+            figures["moto_cpu_s"] -= moto_before
+            print(
+                f"b/e {processes} process(es): {results[f'b_end_to_end_{processes}p']['events_per_s']:,.0f} events/s",
+                flush=True,
+            )
+        results["e_two_vs_one"] = (
+            results["b_end_to_end_2p"]["events_per_s"] / results["b_end_to_end_1p"]["events_per_s"]
+        )
+
+        path = os.path.join(workdir, "big.json.gz")
+        records = big_object_file(path, int(args.big_gib * (1 << 30)))
+        with open(path, "rb") as f:
+            big = f.read()
+        queue = load_queue(aws, moto, 1, [big])
+        del big
+        c = run_inputs(workdir, moto, splunkd, queue, 1, records, timeout=1800)
+        c.update(decompressed_gib=args.big_gib, compressed_mib=os.path.getsize(path) / (1 << 20))
+        results["c_big_object"] = c
+        print(f"c: peak RSS {c['peak_rss_mib']:.0f} MiB", flush=True)
+
+        results["d_latency"] = latency(workdir, aws, moto, splunkd, args.latency_samples)
+
+    with open(args.output, "w") as f:
+        json.dump(results, f, indent=2)
+    print_table(results)
+    print(f"\nresults: {args.output}")
+    return 0
+
+
+def print_table(r):
+    typical, stress = r["a_pipeline_typical"], r["a_pipeline_stress"]
+    rows = []
+    for version in sorted(typical, key=lambda v: tuple(map(int, v.split(".")))):
+        rows.append(
+            (
+                f"a. pipeline, one core, Python {version}, typical",
+                f"{typical[version]['events_per_s']:,.0f} events/s",
+                "≥ 50,000",
+            )
+        )
+        rows.append(("   same, stress mix", f"{stress[version]['events_per_s']:,.0f} events/s", ""))
+        rows.append(
+            (
+                f"f. naive path, Python {version}, typical",
+                f"{typical[version]['naive_events_per_s']:,.0f} events/s ({typical[version]['ratio']:.1f}x slower)",
+                "",
+            )
+        )
+    rows += [
+        ("   decompressed MB/s (3.11, typical)", f"{typical['3.11']['mb_per_s']:,.0f} MB/s", ""),
+        ("b. end to end, 1 input process", f"{r['b_end_to_end_1p']['events_per_s']:,.0f} events/s", ""),
+        (
+            "   input CPU (with start-up) / moto CPU",
+            f"{r['b_end_to_end_1p']['input_cpu_s']:.1f} s / {r['b_end_to_end_1p']['moto_cpu_s']:.1f} s",
+            "",
+        ),
+        (
+            "   events per input CPU-second, steady",
+            f"{r['b_end_to_end_1p']['steady_events_per_cpu_s']:,.0f}",
+            "",
+        ),
+        (
+            "e. 2 input processes, same queue",
+            f"{r['b_end_to_end_2p']['events_per_s']:,.0f} events/s = {r['e_two_vs_one']:.2f}x",
+            "≥ 1.8x",
+        ),
+        (
+            "   their CPU / moto CPU (2 cores in all)",
+            f"{r['b_end_to_end_2p']['input_cpu_s']:.1f} s / {r['b_end_to_end_2p']['moto_cpu_s']:.1f} s",
+            "",
+        ),
+        (
+            "   events per input CPU-second, steady",
+            f"{r['b_end_to_end_2p']['steady_events_per_cpu_s']:,.0f}",
+            "",
+        ),
+        (
+            "c. peak RSS, 1 object of {:.1f} GiB".format(r["c_big_object"]["decompressed_gib"]),
+            f"{r['c_big_object']['peak_rss_mib']:.0f} MiB",
+            "≤ 150 MB",
+        ),
+        ("   that object: events/s", f"{r['c_big_object']['events_per_s']:,.0f}", ""),
+        (
+            "d. latency, notification -> event, p50 / p95",
+            f"{r['d_latency']['p50_s'] * 1000:.0f} ms / {r['d_latency']['p95_s'] * 1000:.0f} ms",
+            "p50 ≤ 1 s",
+        ),
+    ]
+    print(f"\nmachine: {r['machine']['cpus']} CPUs, {r['machine']['platform']}")
+    print(f"{'measure':<46}{'result':>36}  target")
+    for label, value, target in rows:
+        print(f"{label:<46}{value:>36}  {target}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
