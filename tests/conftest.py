@@ -8,7 +8,8 @@ import pytest
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE_BIN = os.path.join(REPO_ROOT, "package", "bin")
 TESTS_DIR = os.path.join(REPO_ROOT, "tests")
-BUILT_ADDON = os.path.join(REPO_ROOT, "output", "TA_aws_cloudtrail")
+# $TA_TEST_BUILT_ADDON points the tests at another copy of the build (e.g. while output/ is being rebuilt)
+BUILT_ADDON = os.environ.get("TA_TEST_BUILT_ADDON") or os.path.join(REPO_ROOT, "output", "TA_aws_cloudtrail")
 
 for path in (PACKAGE_BIN, TESTS_DIR):
     if path not in sys.path:

@@ -8,6 +8,8 @@ import subprocess
 
 import pytest
 
+from harness.pythons import python_binary
+
 APP = "TA_aws_cloudtrail"
 INPUT_PARAMETERS = [
     "account",
@@ -112,20 +114,6 @@ def test_package_is_clean_pure_python_and_not_writable_by_others(package):
     assert "SOCK_DGRAM" not in session_py and "client-side monitoring (UDP) is disabled" in session_py
     models = {n.split("/")[4] for n in names if n.startswith(f"{APP}/lib/botocore/data/") and n.count("/") > 4}
     assert models == {"s3", "sqs", "sts"}
-
-
-def python_binary(version: str):
-    """A Python `version` on this machine (pyenv keeps them outside PATH), or None."""
-    import glob
-    import shutil
-
-    candidates = [os.environ.get(f"TA_TEST_PYTHON{version.replace('.', '')}") or ""]
-    candidates += sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}*/bin/python{version}")))
-    candidates.append(shutil.which(f"python{version}") or "")
-    for candidate in candidates:
-        if candidate and subprocess.run([candidate, "-c", "pass"], capture_output=True).returncode == 0:
-            return candidate
-    return None
 
 
 @pytest.mark.parametrize("version", ["3.9", "3.13"])

@@ -248,9 +248,12 @@ def describe_aws_error(exc: BaseException, doing: str, resource: str = "") -> Tu
     """One sentence saying what failed, why, and what to do; and whether trying again can help."""
     code = aws_error_code(exc)
     detail = ""
+    target = f" {resource}" if resource else ""
     if isinstance(exc, ClientError):
         detail = str(exc.response.get("Error", {}).get("Message") or "")
-    target = f" {resource}" if resource else ""
+        # a call can fail in another service on its way, e.g. STS AssumeRole while refreshing credentials
+        if getattr(exc, "operation_name", "") == "AssumeRole":
+            doing = f"{doing} (assuming the IAM role with STS AssumeRole)"
     principal_match = _PRINCIPAL.search(detail)
     principal = f" for {principal_match.group(1)}" if principal_match else " for the input's AWS credentials"
 

@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import threading
+import time
 from typing import Optional, Set
 
 REDACTED = "********"
@@ -97,3 +98,40 @@ def addon_logger(name: str, level: str = "INFO") -> logging.Logger:
         for handler in logger.handlers:
             root.addHandler(handler)
     return logger
+
+
+class OutageLog:
+    """One WARNING when a kind of failure starts, DEBUG while it lasts, one INFO when it ends.
+
+    During an outage (S3 answering 503, a proxy down) every message fails the same way; the admin needs to
+    know it started, what to do, and that it ended, not one line per message or per retry.
+    """
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self._logger = logger
+        self._lock = threading.Lock()
+        self._active: dict = {}  # kind -> [failures, first failure time]
+
+    def failure(self, kind: str, message: str) -> None:
+        with self._lock:
+            state = self._active.get(kind)
+            if state is None:
+                self._active[kind] = [1, time.monotonic()]
+            else:
+                state[0] += 1
+        if state is None:
+            self._logger.warning("%s (further failures of this kind are logged at DEBUG until it recovers)", message)
+        else:
+            self._logger.debug("%s (failure %d of this kind)", message, state[0] + 1)
+
+    def recovered(self, kind_prefix: str) -> None:
+        if not self._active:
+            return
+        with self._lock:
+            ended = {k: v for k, v in self._active.items() if k.startswith(kind_prefix)}
+            for kind in ended:
+                del self._active[kind]
+        for kind, (count, started) in ended.items():
+            self._logger.info(
+                "Recovered from %s after %d failures over %.0f s", kind, count, time.monotonic() - started
+            )

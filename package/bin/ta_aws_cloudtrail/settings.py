@@ -136,8 +136,6 @@ class InputSettings:
     ca_bundle: Optional[str]
     max_decompressed_bytes: int
     checkpoint_retention_days: int
-    # Not in the UI: lets tests serve the SNS signing certificate from a local host.
-    sns_cert_host_pattern: Optional[str] = None
 
     @property
     def queue_account_id(self) -> str:
@@ -287,7 +285,6 @@ def parse_input_settings(stanza: str, params: Mapping[str, object]) -> InputSett
         checkpoint_retention_days=problems.integer(
             params, "checkpoint_retention_days", "Checkpoint retention (days)", 1, 3650, 14
         ),
-        sns_cert_host_pattern=_text(params, "sns_cert_host_pattern"),
     )
     if settings.ca_bundle is not None and not os.path.isfile(settings.ca_bundle):
         problems.items.append(f"CA bundle (ca_bundle) {settings.ca_bundle!r} is not a readable file")

@@ -27,7 +27,7 @@ from .batches import EventBatch, event_batches
 from .checkpoints import ObjectProgress, ProgressLedger, progress_key
 from .events import EventFormatter, EventSink, event_time
 from .filters import RecordFilter
-from .logs import redact
+from .logs import OutageLog, redact
 from .metrics import InputMetrics
 from .notifications import Notification, NotificationError, ObjectRef, parse_message_body
 from .objects import ObjectFormatError, ObjectTooLargeError, iter_records, read_document
@@ -150,6 +150,7 @@ class CloudTrailSqsInput:
         self._log = logger
         self._queue = queue_facts
         self._sns_validator = sns_validator
+        self._outages = OutageLog(logger)
         self._formatter = EventFormatter(settings.stanza, settings.index, settings.host)
         record_filter = RecordFilter(
             exclude_event_names=_compile(settings.exclude_event_names),
@@ -224,7 +225,6 @@ class CloudTrailSqsInput:
     # --- receiving ---
 
     def _receive_loop(self, executor: ThreadPoolExecutor) -> None:
-        outage: Optional[str] = None
         backoff = 1.0
         while not self._stop.is_set():
             if not self._slots.acquire(timeout=1.0):
@@ -244,17 +244,12 @@ class CloudTrailSqsInput:
                 for _ in range(wanted):
                     self._slots.release()
                 message, _ = describe_aws_error(exc, "receiving from the queue", self.settings.queue_url)
-                kind = aws_error_code(exc)
                 self._metrics.error("sqs_receive")
-                if outage != kind:
-                    self._log.warning("%s; retrying with backoff until it works", message)
-                    outage = kind
+                self._outages.failure(f"sqs_receive ({aws_error_code(exc)})", f"{message}; retrying with backoff")
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
-            if outage is not None:
-                self._log.info("Receiving from the queue works again")
-                outage = None
+            self._outages.recovered("sqs_receive")
             backoff = 1.0
             messages = response.get("Messages", [])
             for _ in range(wanted - len(messages)):
@@ -358,6 +353,7 @@ class CloudTrailSqsInput:
         assert self._sns_validator is not None
         try:
             self._sns_validator.validate(envelope)
+            self._outages.recovered("sns_certificate")
         except SnsCertificateFetchError as exc:
             raise MessageFailed(f"cannot check its SNS signature: {redact(exc)}", "sns_certificate") from None
         except SnsSignatureError as exc:
@@ -429,7 +425,9 @@ class CloudTrailSqsInput:
         if ref.version_id:
             params["VersionId"] = ref.version_id
         try:
-            return self._s3.get_object(**params), ref.key
+            response = self._s3.get_object(**params)
+            self._outages.recovered("s3_")
+            return response, ref.key
         except (ClientError, BotoCoreError) as exc:
             if aws_error_code(exc) == "NoSuchKey" and ref.key_as_sent != ref.key:
                 # the notification's key may not have been URL-encoded after all
@@ -531,14 +529,15 @@ class CloudTrailSqsInput:
             if failure.retryable
             else HOPELESS_RETRY_DELAY
         )
-        self._log.warning(
-            "Message %s (receive %d of %d) failed: %s; it will be retried in %d s",
-            message.message_id,
-            message.receive_count,
-            self._give_up_after,
-            failure.reason,
-            delay,
+        text = (
+            f"Message {message.message_id} (receive {message.receive_count} of {self._give_up_after}) failed: "
+            f"{failure.reason}; it will be retried in {delay} s"
         )
+        if failure.retryable and failure.kind.startswith(("s3_", "sns_certificate")):
+            # the same cause fails every message during an outage: one line when it starts, one when it ends
+            self._outages.failure(failure.kind, text)
+        else:
+            self._log.warning("%s", text)
         self._change_visibility(message, delay)
         self._untrack(message)
 
@@ -579,7 +578,7 @@ class CloudTrailSqsInput:
             )
         except (ClientError, BotoCoreError) as exc:
             reason, _ = describe_aws_error(exc, "changing the visibility of message", message.message_id)
-            self._log.warning("%s; it becomes visible again after the visibility timeout", reason)
+            self._outages.failure("sqs_visibility", f"{reason}; it becomes visible again after its visibility timeout")
 
     # --- heartbeat and deletions ---
 
@@ -602,8 +601,9 @@ class CloudTrailSqsInput:
             response = self._sqs.change_message_visibility_batch(QueueUrl=self.settings.queue_url, Entries=entries)
         except (ClientError, BotoCoreError) as exc:
             reason, _ = describe_aws_error(exc, "extending the visibility of messages in flight")
-            self._log.warning("%s; will try again", reason)
+            self._outages.failure("sqs_visibility", f"{reason}; will try again")
             return
+        self._outages.recovered("sqs_visibility")
         now = time.monotonic()
         for ok in response.get("Successful", []):
             messages[int(ok["Id"])].visible_until = now + timeout
@@ -635,31 +635,22 @@ class CloudTrailSqsInput:
 
     def _delete(self, messages: List[InFlightMessage]) -> None:
         entries = [{"Id": str(i), "ReceiptHandle": m.receipt_handle} for i, m in enumerate(messages)]
-        response: Dict[str, Any] = {}
-        for attempt in range(3):
-            try:
-                response = self._sqs.delete_message_batch(QueueUrl=self.settings.queue_url, Entries=entries)
-                break
-            except (ClientError, BotoCoreError) as exc:
-                reason, _ = describe_aws_error(exc, "deleting finished messages")
-                if attempt == 2:
-                    self._log.error(
-                        "%s; %d messages will be delivered again (their objects are marked done, so no duplicates "
-                        "unless the KV store is unavailable)",
-                        reason,
-                        len(messages),
-                    )
-                    response = {"Failed": [{"Id": e["Id"], "Code": aws_error_code(exc)} for e in entries]}
-                else:
-                    time.sleep(1 + attempt)
-        deleted = len(response.get("Successful", []))
-        for failed in response.get("Failed", []):
-            self._log.error(
-                "Could not delete message %s (%s); it will be delivered again",
-                messages[int(failed["Id"])].message_id,
-                failed.get("Code"),
-            )
-        self._metrics.add(messages_deleted=deleted)
+        try:
+            response = self._sqs.delete_message_batch(QueueUrl=self.settings.queue_url, Entries=entries)
+        except (ClientError, BotoCoreError) as exc:
+            # botocore already retried; the messages come back after their visibility timeout and their
+            # objects are marked done, so nothing is indexed twice (unless the KV store is out too)
+            reason, _ = describe_aws_error(exc, "deleting finished messages")
+            self._outages.failure("sqs_delete", f"{reason}; they will be delivered again and skipped as done")
+        else:
+            self._outages.recovered("sqs_delete")
+            self._metrics.add(messages_deleted=len(response.get("Successful", [])))
+            for entry in response.get("Failed", []):
+                self._log.error(
+                    "Could not delete message %s (%s); it will be delivered again and skipped as done",
+                    messages[int(entry["Id"])].message_id,
+                    entry.get("Code"),
+                )
         for message in messages:
             self._untrack(message)
 
