@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import select
 import socket
@@ -88,6 +89,7 @@ class FaultInjectingProxy:
         self.requests: List[SeenRequest] = []
         self._lock = threading.Lock()
         self._server: Optional[_Server] = None
+        self._connections: set = set()
         self.port = 0
 
     @property
@@ -130,6 +132,17 @@ class FaultInjectingProxy:
 
             def log_message(self, *args):
                 pass
+
+            def setup(self):
+                super().setup()
+                with proxy._lock:
+                    proxy._connections.add(self.connection)
+
+            def finish(self):
+                with proxy._lock:
+                    proxy._connections.discard(self.connection)
+                with contextlib.suppress(OSError):
+                    super().finish()
 
             def _any(self):
                 length = int(self.headers.get("Content-Length") or 0)
@@ -185,11 +198,16 @@ class FaultInjectingProxy:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     def down(self) -> None:
-        """Stop listening: connections are refused until up()."""
+        """Unreachable until up(): new connections are refused and open (kept-alive) ones are cut."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        with self._lock:
+            connections, self._connections = list(self._connections), set()
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
     def up(self) -> None:
         if self._server is None:
