@@ -552,7 +552,10 @@ class CloudTrailSqsInput:
                 self._queue.dead_letter_target,
                 message.excerpt(),
             )
-            self._change_visibility(message, min(30, self.settings.visibility_timeout))
+            # SQS moves it to the dead-letter queue on its next receive once the redrive limit is reached; before
+            # that (a redrive limit above ours) it would come straight back: keep it away for a while
+            reaches_dlq_next = (self._queue.redrive_max_receive_count or 0) <= message.receive_count
+            self._change_visibility(message, HOPELESS_RETRY_DELAY if reaches_dlq_next else 30)
             self._untrack(message)
         else:
             self._log.error(
