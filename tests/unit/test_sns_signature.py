@@ -1114,3 +1114,14 @@ def test_signatures_made_by_cryptography_match_the_harness_canonical_string(sign
     )
     assert sns_string_to_sign(envelope).startswith(b"Message\n")
     assert b"Subject\ns\nTimestamp\n" in sns_string_to_sign(envelope)
+
+
+def test_concurrent_first_uses_of_a_certificate_fetch_it_once(server, signing, validator):
+    """Workers validating messages of one topic at the same moment wait for a single fetch."""
+    import concurrent.futures
+
+    url = server.serve("/concurrent.pem", signing.pem, delay=0.3)
+    messages = [sign_sns_message(notification(url, subject=str(i)), signing.private_key, "2") for i in range(8)]
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(validator.validate, messages))
+    assert server.requests.count("/concurrent.pem") == 1

@@ -147,6 +147,7 @@ class SnsSignatureValidator:
             self._http = urllib3.PoolManager(**pool_options)
         self._cache: OrderedDict[str, _CachedCertificate] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self._fetch_locks: Dict[str, threading.Lock] = {}
 
     def validate(self, envelope: dict) -> None:
         """Returns if `envelope` (the parsed SNS JSON) carries a valid SNS signature, raises otherwise.
@@ -219,11 +220,31 @@ class SnsSignatureValidator:
 
     def _certificate(self, url: str) -> SigningCertificate:
         with self._cache_lock:
-            cached = self._cache.get(url)
-            if cached is not None and _current_time() < cached.refresh_at:
-                self._cache.move_to_end(url)
-                return cached.certificate
-        # Fetched without the lock: concurrent first uses of one URL may fetch twice, which is harmless.
+            cached = self._cached(url)
+            if cached is not None:
+                return cached
+            fetch_lock = self._fetch_locks.setdefault(url, threading.Lock())
+        # One fetch per URL: the workers validating messages of the same topic at once wait for it.
+        with fetch_lock:
+            try:
+                with self._cache_lock:
+                    cached = self._cached(url)
+                if cached is not None:
+                    return cached
+                return self._fetch_and_cache(url)
+            finally:
+                with self._cache_lock:  # waiters keep their reference; the map stays small
+                    self._fetch_locks.pop(url, None)
+
+    def _cached(self, url: str) -> Optional[SigningCertificate]:
+        """The cached certificate if still fresh (call with the cache lock held)."""
+        cached = self._cache.get(url)
+        if cached is not None and _current_time() < cached.refresh_at:
+            self._cache.move_to_end(url)
+            return cached.certificate
+        return None
+
+    def _fetch_and_cache(self, url: str) -> SigningCertificate:
         certificate = load_pem_certificate(self._fetch(url))
         refresh_at = min(_current_time() + CERTIFICATE_CACHE_SECONDS, certificate.not_after)
         with self._cache_lock:
