@@ -1,9 +1,10 @@
 """The input's loop: SQS message -> objects -> records -> events on stdout -> progress saved -> delete.
 
-Threads: a receiver long-polls SQS while fewer than `max_in_flight` messages are being processed and hands
-each message to a worker; a worker reads the message's objects one after the other, writing events in
-flushed batches and reporting progress after each; a heartbeat renews the visibility of messages in
-flight; a deleter removes finished messages in batches. A slow object occupies one worker only.
+Threads: a receiver long-polls SQS while there is room (`max_in_flight` messages in the workers' hands plus one
+batch waiting for them), parses each message and looks up the progress of its objects in one KV call; a worker
+reads a message's objects one after the other, writing events in flushed batches and reporting progress after
+each; a deleter removes finished messages in batches once their progress is saved; a heartbeat renews the
+visibility of every message not yet deleted. A slow object occupies one worker only.
 """
 
 from __future__ import annotations
