@@ -5,7 +5,10 @@ The set-up: ``objects`` CloudTrail log files of ``records_per_object`` records (
 through ``first_index``), announced into ONE queue with a dead-letter queue through every notification shape
 (S3 event notifications sent directly, SNS wrapped and raw, CloudTrail's own SNS notification naming several
 keys, EventBridge). S3 is reached through a FaultInjectingProxy that trickles every GET, so that an object
-takes a few seconds to read and the kills land while objects are being read and written.
+takes a few seconds to read and the kills land while objects are being read and written. A fifth of the
+files are stored as plain JSON (still named .json.gz: the input detects gzip by its magic bytes): the input
+reads S3 in 1 MiB chunks, so those are written in two steps seconds apart and the KV store holds objects
+partly done when kills land, while a gzip file (~170 KB) is written in one burst once it has arrived.
 
 The accounting, per kill k (the input saves progress only after the events it covers are flushed, and a
 restart resumes each object at the `records_done` saved in the KV store):
@@ -74,7 +77,7 @@ class KillReport:
     """What one killed process did, and what the KV store held right after its death."""
 
     number: int
-    trigger: str  # "after N events" or "after S s"
+    trigger: str  # "after N events" ("?" appended: not reached in time, killed anyway) or "after S s"
     lifetime: float  # seconds from start to kill
     exit_code: Optional[int]  # -9 when the SIGKILL found the process alive
     events: int  # events parsed from its stdout (a half-written last event is not counted)
@@ -126,6 +129,8 @@ class CrashResult:
     def failures(self) -> List[str]:
         """Every broken guarantee, as one sentence each (empty: the run is good)."""
         problems: List[str] = []
+        if self.kills and self.in_flight_total == 0:
+            problems.append("no kill landed while records were in flight: recovery was not exercised")
         if self.lost:
             problems.append(f"{self.lost} records were never indexed")
         if self.duplicates > self.in_flight_total:
@@ -166,11 +171,12 @@ class CrashResult:
         mid = sum(1 for k in self.kills if k.objects_mid)
         partly = sum(1 for k in self.kills if k.objects_partly_saved)
         queue_left = self.queue_left
+        shapes = ", ".join(f"{shape} {n}" for shape, n in self.shape_counts.items())
         lines = [
             f"records expected       {self.expected_records:>9,} in {self.objects} objects, "
-            f"{self.messages_sent} messages ({', '.join(f'{s} {n}' for s, n in self.shape_counts.items())})",
+            f"{self.messages_sent} messages (objects by shape: {shapes})",
             f"kills (SIGKILL)        {len(self.kills):>9}   ({mid} with an object written but not done at the kill, "
-            f"{partly} with an object partly saved in the KV store)",
+            f"{partly} with the KV store holding a partly done object)",
             f"events seen            {self.total_events:>9,}   ({self.final_events:,} by the last process)",
             f"distinct records seen  {self.distinct_records:>9,}",
             f"lost                   {self.lost:>9,}",

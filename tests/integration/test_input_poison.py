@@ -41,7 +41,7 @@ def test_a_poison_message_goes_to_the_dead_letter_queue_after_max_receive_count(
     assert len(failures) == 2  # receives 1 and 2; the 3rd gives up
     assert (
         "not a notification this input understands" in failures[0]
-        and "body starts with: this is not JSON" in failures[0]
+        and "Body starts with: this is not JSON" in failures[0]
     )
     [given_up] = error_lines(log)
     assert sent.message_id in given_up and "given up after 3 receives" in given_up

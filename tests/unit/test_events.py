@@ -289,7 +289,7 @@ def test_format_document_keeps_the_document_text_with_the_given_time() -> None:
 
 json_text = st.text(st.characters(codec=None, exclude_categories=()))
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | json_text,
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | json_text,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(json_text, inner, max_size=4),
     max_leaves=15,
 )

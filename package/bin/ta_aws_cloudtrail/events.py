@@ -160,10 +160,16 @@ def _escape_for_json_string(match: re.Match) -> str:
     return f"\\u{ord(match.group()):04x}"
 
 
-def _compact_xml_safe_json(record: Any) -> str:
+def _compact_xml_safe_json(record: Any, json_text: str) -> str:
     """The record as compact JSON without characters XML cannot carry (escaped inside strings)."""
-    # json.dumps already escapes every C0 control; lone surrogates, U+FFFE and U+FFFF remain.
-    return _XML_INVALID.sub(_escape_for_json_string, json.dumps(record, separators=(",", ":"), ensure_ascii=False))
+    try:
+        # json.dumps already escapes every C0 control; lone surrogates, U+FFFE and U+FFFF remain.
+        text = json.dumps(record, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        # a number beyond float range (1e400) would become Infinity, which is not JSON: keep the record's own
+        # text (valid JSON, same content, only not compact)
+        text = json_text
+    return _XML_INVALID.sub(_escape_for_json_string, text)
 
 
 class EventFormatter:
@@ -197,7 +203,9 @@ class ObjectEvents:
 
     def format(self, record_text: str, record: dict) -> str:
         """One complete ``<event>`` for a record, given its JSON text (as read) and its parsed value."""
-        data = _xml_escape(record_text if _is_compact_and_xml_safe(record_text) else _compact_xml_safe_json(record))
+        data = _xml_escape(
+            record_text if _is_compact_and_xml_safe(record_text) else _compact_xml_safe_json(record, record_text)
+        )
         time = event_time(record.get("eventTime"))
         if time is None:
             return f"{self._without_time}{data}{_EVENT_END}"

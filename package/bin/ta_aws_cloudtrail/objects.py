@@ -188,7 +188,7 @@ def _iter_array(buffer: _TextBuffer) -> Iterator[Tuple[str, Any]]:
             start = buffer.pos
         try:
             value, end = scan_once(text, start)
-        except (StopIteration, json.JSONDecodeError, RecursionError):
+        except (StopIteration, ValueError, RecursionError):  # JSONDecodeError is a ValueError
             end = -1
         if end < 0 or end >= len(text) - _LONGEST_NUMBER_TAIL:
             # Damaged, or ends so close to the end of the buffer that it may be cut (a number's
@@ -288,6 +288,8 @@ class _TextBuffer:
                 error_pos, message = error.pos, error.msg
             except RecursionError:
                 raise _Damage("The object is not valid JSON (values nested too deeply)") from None
+            except ValueError:  # int() refuses integers of more than 4,300 digits
+                raise _Damage("The object holds a number too long to read (more than 4,300 digits)") from None
             else:
                 # A number at the end of the text may continue ("1" -> "12", "1." -> "1.5", "1e" -> "1e5")
                 # in the next piece, or have been cut by a failure.
@@ -339,7 +341,10 @@ def _may_be_cut(text: str, error_pos: int, message: str) -> bool:
 def _decode_utf8(latin1_text: str) -> Tuple[str, Any]:
     """A value's text read as latin-1 -> its real text (UTF-8; invalid bytes -> U+FFFD) and value."""
     text = latin1_text.encode("latin-1").decode("utf-8", "replace")
-    return text, _SCAN_ONCE(text, 0)[0]
+    try:
+        return text, _SCAN_ONCE(text, 0)[0]
+    except (StopIteration, ValueError, RecursionError):  # parsed once already: only a number limit can fail
+        raise _Damage("The object holds a value that cannot be read") from None
 
 
 def _latin1_pieces(chunks: Iterable[bytes], max_decompressed_bytes: int) -> Iterator[str]:

@@ -41,6 +41,9 @@ READ_CHUNK = 1 << 20
 # poll: a poll abandoned by an exiting process could still be handed a message, hiding it for a visibility
 # timeout. 5 s costs ~17k empty receives a day (cents) and keeps shutdown short.
 WAIT_TIME_SECONDS = 5
+# What str.splitlines() (and log viewers) treat as line breaks, escaped so that an excerpt stays one line.
+_LINE_BREAKS = {ord(c): f"\\u{ord(c):04x}" for c in "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
+_LINE_BREAKS.update({ord("\n"): "\\n", ord("\r"): "\\r"})
 # Failures that retrying cannot fix still wait this long, so a poison message reaches the limit quickly.
 HOPELESS_RETRY_DELAY = 2
 SHUTDOWN_GRACE_SECONDS = 8.0
@@ -77,7 +80,8 @@ class InFlightMessage:
     parse_error: Optional[str] = None
 
     def excerpt(self, length: int = 200) -> str:
-        text = self.body[:length].replace("\n", "\\n").replace("\r", "\\r")
+        """The body's first characters on one line (every line break escaped), secrets redacted."""
+        text = self.body[:length].translate(_LINE_BREAKS)
         return redact(text) + ("…" if len(self.body) > length else "")
 
 
@@ -321,8 +325,7 @@ class CloudTrailSqsInput:
         notification = message.notification
         if notification is None:
             raise MessageFailed(
-                f"not a notification this input understands ({message.parse_error}); "
-                f"body starts with: {message.excerpt()}",
+                f"not a notification this input understands ({message.parse_error.rstrip('.')})",
                 "bad_notification",
                 retryable=False,
             )
@@ -465,11 +468,11 @@ class CloudTrailSqsInput:
             self._metrics.add(objects_failed=1)
             self._metrics.error("object_too_large" if isinstance(exc, ObjectTooLargeError) else "object_format")
             self._log.error(
-                "%s (message %s): %s; kept the %d records before it, the object is marked done",
+                "%s (message %s): %s; %s before the damage kept, the object is marked done",
                 ref.source,
                 message.message_id,
-                redact(exc),
-                progress.records_done,
+                redact(exc).rstrip("."),
+                _records(progress.records_done),
             )
         except (ClientError, BotoCoreError) as exc:
             reason, retryable = describe_aws_error(exc, "reading", ref.source)
@@ -496,7 +499,10 @@ class CloudTrailSqsInput:
         self._metrics.add(**batch.counts)
         if batch.counts["records_invalid"]:
             self._log.warning(
-                "%s: %d records are not JSON objects, skipped", progress.object_key, batch.counts["records_invalid"]
+                "s3://%s/%s: %s not JSON objects, skipped",
+                progress.bucket,
+                progress.object_key,
+                _records(batch.counts["records_invalid"]),
             )
         progress.records_done = batch.records_done
         return self._ledger.report(progress, written)
@@ -534,6 +540,8 @@ class CloudTrailSqsInput:
             f"Message {message.message_id} (receive {message.receive_count} of {self._give_up_after}) failed: "
             f"{failure.reason}; it will be retried in {delay} s"
         )
+        if failure.kind == "bad_notification":
+            text += f". Body starts with: {message.excerpt()}"
         if failure.retryable and failure.kind.startswith(("s3_", "sns_certificate")):
             # the same cause fails every message during an outage: one line when it starts, one when it ends
             self._outages.failure(failure.kind, text)
@@ -657,6 +665,10 @@ class CloudTrailSqsInput:
                 )
         for message in messages:
             self._untrack(message)
+
+
+def _records(count: int) -> str:
+    return f"{count} record" if count == 1 else f"{count} records"
 
 
 def _compile(pattern: Optional[str]) -> Optional[re.Pattern[str]]:
