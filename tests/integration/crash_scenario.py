@@ -1,14 +1,16 @@
 """kill -9 fault injection: the built input is SIGKILLed again and again while it ingests 100,000 records, then a
 last process finishes the job. Shared by tests/integration/test_crash_recovery.py and scripts/crash_test.py.
 
-The set-up: ``objects`` CloudTrail log files of ``records_per_object`` records (eventIDs unique across objects
-through ``first_index``), announced into ONE queue with a dead-letter queue through every notification shape
-(S3 event notifications sent directly, SNS wrapped and raw, CloudTrail's own SNS notification naming several
-keys, EventBridge). S3 is reached through a FaultInjectingProxy that trickles every GET, so that an object
-takes a few seconds to read and the kills land while objects are being read and written. A fifth of the
-files are stored as plain JSON (still named .json.gz: the input detects gzip by its magic bytes): the input
-reads S3 in 1 MiB chunks, so those are written in two steps seconds apart and the KV store holds objects
-partly done when kills land, while a gzip file (~170 KB) is written in one burst once it has arrived.
+The set-up: ``objects`` CloudTrail log files holding ``records_per_object`` records on average (eventIDs
+unique across objects through ``first_index``), announced into ONE queue with a dead-letter queue through
+every notification shape (S3 event notifications sent directly, SNS wrapped and raw, CloudTrail's own SNS
+notification naming several keys, EventBridge). S3 is reached through a FaultInjectingProxy that trickles
+every GET, so that an object takes a few seconds to read and the kills land while objects are being read and
+written. The input reads S3 in 1 MiB chunks: a gzip file of ~750 records (~130 KB) is written in one burst
+once it has arrived, so a fifth of the files are stored as plain JSON (still named .json.gz: the input
+detects gzip by its magic bytes) with twice the average number of records (~2.6 MB): those are written in
+three steps seconds apart, the KV store holds them partly done when kills land, and restarts resume them
+from the middle.
 
 The accounting, per kill k (the input saves progress only after the events it covers are flushed, and a
 restart resumes each object at the `records_done` saved in the KV store):
@@ -84,7 +86,7 @@ class KillReport:
     in_flight: int  # U_k
     objects_written: int  # objects it wrote at least one event of
     objects_mid: int  # of those, objects not `done` in the KV store after the kill
-    objects_partly_saved: int  # objects (any) with 0 < records_done < count in the KV store after the kill
+    objects_partly_saved: List[str]  # objects (any) with 0 < records_done < count in the KV store after the kill
     protocol_errors: List[str]
     progress_ahead: List[str]  # saved progress covering records no process had written
 
@@ -115,6 +117,7 @@ class CrashResult:
     setup_seconds: float = 0.0
     runtime_seconds: float = 0.0
     shape_counts: Dict[str, int] = field(default_factory=dict)
+    objects_resumed_mid: int = 0  # objects partly saved at some kill: a later process resumed them mid-file
     messages_sent: int = 0
 
     @property
@@ -131,6 +134,8 @@ class CrashResult:
         problems: List[str] = []
         if self.kills and self.in_flight_total == 0:
             problems.append("no kill landed while records were in flight: recovery was not exercised")
+        if self.kills and self.objects_resumed_mid == 0:
+            problems.append("no kill found an object partly saved: resuming mid-file was not exercised")
         if self.lost:
             problems.append(f"{self.lost} records were never indexed")
         if self.duplicates > self.in_flight_total:
@@ -144,10 +149,14 @@ class CrashResult:
                 problems.append(f"process {kill.number} was not alive at its kill (exit code {kill.exit_code})")
             if kill.protocol_errors:
                 problems.append(f"process {kill.number} broke the stream protocol: {kill.protocol_errors}")
-            if kill.progress_ahead:
-                problems.append(
-                    f"after kill {kill.number} saved progress is ahead of the output: {kill.progress_ahead}"
-                )
+        ahead = [k for k in self.kills if k.progress_ahead]
+        if ahead:
+            first = ahead[0]
+            problems.append(
+                f"after {len(ahead)} kills saved progress was ahead of the output (records marked done that no "
+                f"process had written); after kill {first.number}, {len(first.progress_ahead)} objects, e.g. "
+                f"{first.progress_ahead[:2]}"
+            )
         if self.final_exit_code != 0:
             problems.append(f"the last process exited {self.final_exit_code} after SIGTERM")
         if self.final_protocol_errors:
@@ -176,7 +185,8 @@ class CrashResult:
             f"records expected       {self.expected_records:>9,} in {self.objects} objects, "
             f"{self.messages_sent} messages (objects by shape: {shapes})",
             f"kills (SIGKILL)        {len(self.kills):>9}   ({mid} with an object written but not done at the kill, "
-            f"{partly} with the KV store holding a partly done object)",
+            f"{partly} with the KV store holding a partly done object; {self.objects_resumed_mid} objects "
+            "resumed mid-file)",
             f"events seen            {self.total_events:>9,}   ({self.final_events:,} by the last process)",
             f"distinct records seen  {self.distinct_records:>9,}",
             f"lost                   {self.lost:>9,}",
@@ -202,7 +212,7 @@ class CrashResult:
         for k in self.kills:
             rows.append(
                 f"{k.number:>4} {k.trigger:>18} {k.lifetime:>7.1f} {k.events:>7} {k.in_flight:>6} "
-                f"{k.objects_written:>7} {k.objects_mid:>4} {k.objects_partly_saved:>6}"
+                f"{k.objects_written:>7} {k.objects_mid:>4} {len(k.objects_partly_saved):>6}"
             )
         return "\n".join(rows)
 
@@ -290,18 +300,37 @@ def _upload(
     """Upload the log files; returns them and the digest of each record's compact JSON by record index."""
     start = datetime(2026, 11, 23, 0, 0, tzinfo=timezone.utc)
     plain = set(rng.sample(range(objects), round(objects * plain_share)))
+    counts = _record_counts(objects, records_per_object, plain)
     uploaded: List[TrailObject] = []
     digests: Dict[int, bytes] = {}
+    first = 0
     for n in range(objects):
-        first = n * records_per_object
         moment = start + timedelta(minutes=5 * n)
-        records = make_records(records_per_object, seed=rng.randrange(1 << 30), first_index=first, start_time=moment)
+        records = make_records(counts[n], seed=rng.randrange(1 << 30), first_index=first, start_time=moment)
         for i, record in enumerate(records):
             digests[first + i] = _digest(record_json(record))
         key = cloudtrail_key(when=moment, rng=rng)
         info = aws.put_cloudtrail_object(bucket, key, records, gzip=n not in plain)
-        uploaded.append(TrailObject(info, first, records_per_object, n not in plain, SHAPES[n % len(SHAPES)]))
+        uploaded.append(TrailObject(info, first, counts[n], n not in plain, SHAPES[n % len(SHAPES)]))
+        first += counts[n]
     return uploaded, digests
+
+
+def _record_counts(objects: int, average: int, plain: Set[int]) -> List[int]:
+    """Records per object: twice the average for plain JSON files, the rest shared by the gzip ones, so that the
+    total is exactly objects * average."""
+    if len(plain) * 2 >= objects:
+        raise ValueError("plain_share must stay below 0.5")
+    left = objects * average - len(plain) * 2 * average
+    gzip_objects = objects - len(plain)
+    counts = []
+    for n in range(objects):
+        if n in plain:
+            counts.append(2 * average)
+        else:
+            share, left, gzip_objects = left // gzip_objects, left - left // gzip_objects, gzip_objects - 1
+            counts.append(share)
+    return counts
 
 
 def _announce(aws: AwsTestEnv, queue: QueueInfo, bucket: str, uploaded: List[TrailObject], rng: random.Random) -> int:
@@ -335,29 +364,25 @@ def _announce(aws: AwsTestEnv, queue: QueueInfo, bucket: str, uploaded: List[Tra
 
 
 def _slow_s3(moto: MotoServer, bucket: str, uploaded: Sequence[TrailObject], seconds: float) -> FaultInjectingProxy:
-    """A proxy in front of moto that trickles each object's GET over about `seconds`.
-
-    The input reads S3 in 1 MiB chunks: a gzip log file (~170 KB) arrives as one chunk and its events are
-    written in one burst, a plain JSON one (~1.3 MB) in two chunks seconds apart. Both get their own rate so
-    that each takes about as long, and both kinds of object are in the middle of being read at the kills.
-    """
+    """A proxy in front of moto that trickles each gzip object's GET over about `seconds`, and each plain JSON
+    one (twice the records) over twice that: both kinds are in the middle of being read at the kills."""
     proxy = FaultInjectingProxy(moto.endpoint_url).start()
     plain_paths = {f"/{bucket}/{o.info.key}" for o in uploaded if not o.gzip}
 
-    def rate(group: List[TrailObject]) -> int:
-        return max(1, int(statistics.mean(o.info.size for o in group) / seconds)) if group else 1
+    def rate(group: List[TrailObject], duration: float) -> int:
+        return max(1, int(statistics.mean(o.info.size for o in group) / duration)) if group else 1
 
     if plain_paths:
         proxy.add_rule(
             Rule(
                 match=lambda r: r.method == "GET" and r.path.split("?")[0] in plain_paths,
-                bytes_per_second=rate([o for o in uploaded if not o.gzip]),
+                bytes_per_second=rate([o for o in uploaded if not o.gzip], 2 * seconds),
             )
         )
     proxy.add_rule(
         Rule(
             match=lambda r: r.method == "GET" and r.path.startswith(f"/{bucket}/"),
-            bytes_per_second=rate([o for o in uploaded if o.gzip]),
+            bytes_per_second=rate([o for o in uploaded if o.gzip], seconds),
         )
     )
     return proxy
@@ -414,7 +439,7 @@ def _kill_report(
         resume_at = int(doc.get("records_done") or 0) if doc is not None else 0
         in_flight += sum(1 for p in positions if p >= resume_at)
         mid += 1
-    partly = 0
+    partly = []
     ahead = []
     for key, doc in saved.items():
         obj = by_key.get(key)
@@ -425,7 +450,7 @@ def _kill_report(
         if _is_done(doc) and records_done != obj.count:
             ahead.append(f"{key} done at {records_done} of {obj.count} records")
         if 0 < records_done < obj.count and not _is_done(doc):
-            partly += 1
+            partly.append(key)
         written_prefix = ledger.contiguous_seen(key)
         if records_done > written_prefix:
             ahead.append(f"{key} saved at {records_done}, only its first {written_prefix} records were written")
@@ -493,6 +518,7 @@ def run_crash_scenario(
     # mean events per killed process so that the killed processes write about KILLED_SHARE of the records
     budget = max(1, int(KILLED_SHARE * total / max(kills, 1)))
     log_dir = ""
+    resumed_mid: Set[str] = set()
     try:
         for number in range(1, kills + 1):
             running = start(INPUT_NAME, params)
@@ -520,6 +546,7 @@ def run_crash_scenario(
             written = ledger.add(running.events)
             report = _kill_report(number, trigger, lifetime, exit_code, running, written, saved, by_key, ledger)
             result.kills.append(report)
+            resumed_mid.update(report.objects_partly_saved)
             log(
                 f"kill {number:>3}: {trigger:>18}, alive {lifetime:5.1f} s, {report.events:>6} events, "
                 f"U_k {report.in_flight:>5}, objects written {report.objects_written:>2} "
@@ -571,6 +598,7 @@ def run_crash_scenario(
     dlq = aws.queue_counts(queue.dlq)
     result.dlq_messages = dlq.visible + dlq.not_visible + dlq.delayed
     result.kv_problems = _final_progress_problems(_saved_progress(splunkd, bucket), uploaded)
+    result.objects_resumed_mid = len(resumed_mid)
     result.runtime_seconds = time.monotonic() - began
     return result
 

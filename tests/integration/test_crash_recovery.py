@@ -33,7 +33,7 @@ def test_repeated_sigkill_loses_nothing_and_duplicates_only_records_in_flight_at
     for kill in result.kills:
         # a stream cut by SIGKILL may end in a half-written event: not counted, and not a protocol error
         assert kill.protocol_errors == [], (kill.number, kill.protocol_errors)
-        assert kill.progress_ahead == [], (kill.number, kill.progress_ahead)
+        assert kill.progress_ahead == [], (kill.number, kill.progress_ahead[:3])
     assert result.final_protocol_errors == []
     assert result.final_exit_code == 0
     assert result.final_events > 0 and result.final_stream_complete
