@@ -56,6 +56,19 @@ def seed(**overrides) -> dict:
     return base
 
 
+def proxy_settings(port: int, **extra: str) -> dict:
+    """The proxy tab of the add-on, as UCC stores it, for the authenticating ForwardProxy on `port`."""
+    return {
+        "proxy_enabled": "1",
+        "proxy_type": "http",
+        "proxy_url": "127.0.0.1",
+        "proxy_port": str(port),
+        "proxy_username": "proxy-user",
+        "proxy_password": PROXY_PASSWORD,
+        **extra,
+    }
+
+
 def input_params(moto: MotoServer, queue: QueueInfo, **overrides) -> dict:
     """A stanza pointing at moto for every AWS service."""
     params = {

@@ -9,7 +9,15 @@ from urllib.parse import parse_qs
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from environment import ACCESS_KEY_ID, EXTERNAL_ID, PROXY_PASSWORD, SECRET_ACCESS_KEY, input_params, seed
+from environment import (
+    ACCESS_KEY_ID,
+    EXTERNAL_ID,
+    PROXY_PASSWORD,
+    SECRET_ACCESS_KEY,
+    input_params,
+    proxy_settings,
+    seed,
+)
 from expectations import assert_exact_events
 
 from harness.aws import cloudtrail_key
@@ -102,14 +110,7 @@ def test_the_proxy_tab_settings_route_every_aws_call_through_the_proxy_with_its_
         proxy_seed = seed(
             settings={
                 "logging": {"loglevel": "DEBUG"},
-                "proxy": {
-                    "proxy_enabled": "1",
-                    "proxy_type": "http",
-                    "proxy_url": "127.0.0.1",
-                    "proxy_port": str(proxy.port),
-                    "proxy_username": "proxy-user",
-                    "proxy_password": PROXY_PASSWORD,
-                },
+                "proxy": proxy_settings(proxy.port),
             }
         )
         with SplunkdEmulator(proxy_seed) as splunkd:

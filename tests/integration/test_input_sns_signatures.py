@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from environment import PROXY_PASSWORD, input_params, seed
+from environment import PROXY_PASSWORD, input_params, proxy_settings, seed
 from expectations import assert_exact_events
 
 from harness.aws import cloudtrail_key, s3_event_body
@@ -136,13 +136,7 @@ def test_the_signing_certificate_is_fetched_through_the_proxy(moto, aws, start_i
     aws.send_raw(queue, json.dumps(sign_sns_message(envelope(s3_event_body([obj]), cert_url), signer.private_key, "2")))
     with ForwardProxy("proxy-user", PROXY_PASSWORD) as proxy:
         settings = {
-            "proxy": {
-                "proxy_enabled": "1",
-                "proxy_url": "127.0.0.1",
-                "proxy_port": str(proxy.port),
-                "proxy_username": "proxy-user",
-                "proxy_password": PROXY_PASSWORD,
-            }
+            "proxy": proxy_settings(proxy.port),
         }
         with SplunkdEmulator(seed(settings=settings)) as splunkd:
             artifacts.secrets.append(splunkd.session_key)

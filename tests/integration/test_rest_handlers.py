@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from environment import ACCESS_KEY_ID, PROXY_PASSWORD, SECRET_ACCESS_KEY, seed
+from environment import ACCESS_KEY_ID, PROXY_PASSWORD, SECRET_ACCESS_KEY, proxy_settings, seed
 
 from harness.proxies import ForwardProxy
 from harness.splunkd import SplunkdEmulator
@@ -63,13 +63,7 @@ def account_payload(moto, **fields):
 def test_saving_an_account_checks_its_credentials_with_sts_through_the_proxy(built_addon, moto):
     with ForwardProxy("proxy-user", PROXY_PASSWORD) as proxy:
         settings = {
-            "proxy": {
-                "proxy_enabled": "1",
-                "proxy_url": "127.0.0.1",
-                "proxy_port": str(proxy.port),
-                "proxy_username": "proxy-user",
-                "proxy_password": PROXY_PASSWORD,
-            }
+            "proxy": proxy_settings(proxy.port),
         }
         with SplunkdEmulator(seed(settings=settings)) as splunkd:
             result = run_handler(

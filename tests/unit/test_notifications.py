@@ -7,12 +7,13 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any, Iterator, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harness.bad_inputs import DELETE, json_paths, replaced
 from ta_aws_cloudtrail.notifications import (
     Notification,
     NotificationError,
@@ -101,8 +102,6 @@ def with_field(record: dict, path: Tuple[str, ...], value: Any) -> dict:
         parent[path[-1]] = value
     return changed
 
-
-DELETE = object()
 
 GUIDE_REF = ObjectRef(
     bucket="mybucket",
@@ -873,30 +872,6 @@ def test_any_text_gives_notification_or_notification_error(text: str) -> None:
     check_outcome(text)
 
 
-def all_paths(value: Any, prefix: Tuple[Any, ...] = ()) -> Iterator[Tuple[Any, ...]]:
-    yield prefix
-    if isinstance(value, dict):
-        for name, child in value.items():
-            yield from all_paths(child, (*prefix, name))
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            yield from all_paths(child, (*prefix, index))
-
-
-def replaced(value: Any, path: Tuple[Any, ...], new: Any) -> Any:
-    if not path:
-        return new
-    changed = copy.deepcopy(value)
-    parent = changed
-    for step in path[:-1]:
-        parent = parent[step]
-    if new is DELETE:
-        del parent[path[-1]]
-    else:
-        parent[path[-1]] = new
-    return changed
-
-
 MUTATION_BASES = [
     ("raw", sample(f"{S3_GUIDE}.example-04.json")),
     ("raw", sample(f"{CLOUDTRAIL_GUIDE_SNS}.example-02.json")),
@@ -910,7 +885,7 @@ MUTATION_BASES = [
 @st.composite
 def mutated_notifications(draw: st.DrawFn) -> str:
     wrapping, base = draw(st.sampled_from(MUTATION_BASES))
-    path = draw(st.sampled_from(list(all_paths(base))))
+    path = draw(st.sampled_from(list(json_paths(base))))
     new = draw(JSON_VALUES | st.just(DELETE)) if path else draw(JSON_VALUES)
     mutated = replaced(base, path, new)
     if wrapping == "sns":

@@ -37,26 +37,11 @@ CERTIFICATE_CACHE_SECONDS = 24 * 3600
 MAX_CERTIFICATE_BYTES = 64 * 1024
 MIN_RSA_KEY_BITS = 2048
 
+_CONFIRMATION_FIELDS = ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type")
 _SIGNED_FIELDS: Dict[str, Tuple[str, ...]] = {
     "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
-    "SubscriptionConfirmation": (
-        "Message",
-        "MessageId",
-        "SubscribeURL",
-        "Timestamp",
-        "Token",
-        "TopicArn",
-        "Type",
-    ),
-    "UnsubscribeConfirmation": (
-        "Message",
-        "MessageId",
-        "SubscribeURL",
-        "Timestamp",
-        "Token",
-        "TopicArn",
-        "Type",
-    ),
+    "SubscriptionConfirmation": _CONFIRMATION_FIELDS,
+    "UnsubscribeConfirmation": _CONFIRMATION_FIELDS,
 }
 # Signed only when the message has it (SNS omits Subject when the publisher set none).
 _OPTIONAL_SIGNED_FIELDS = frozenset({"Subject"})
