@@ -56,7 +56,7 @@ def seed(**overrides) -> dict:
     return base
 
 
-def proxy_settings(port: int, **extra: str) -> dict:
+def proxy_settings(port: int) -> dict:
     """The proxy tab of the add-on, as UCC stores it, for the authenticating ForwardProxy on `port`."""
     return {
         "proxy_enabled": "1",
@@ -65,7 +65,6 @@ def proxy_settings(port: int, **extra: str) -> dict:
         "proxy_port": str(port),
         "proxy_username": "proxy-user",
         "proxy_password": PROXY_PASSWORD,
-        **extra,
     }
 
 
