@@ -635,6 +635,16 @@ class AwsTestEnv:
             delayed=int(attributes["ApproximateNumberOfMessagesDelayed"]),
         )
 
+    def wait_until_drained(self, queue: QueueInfo, timeout: float) -> None:
+        """Wait until the queue holds no visible and no in-flight message; AssertionError with its counts if not."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            counts = self.queue_counts(queue)
+            if counts.visible + counts.not_visible == 0:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"queue not drained after {timeout} s: {self.queue_counts(queue)}")
+
     def receive(
         self,
         queue: QueueInfo,

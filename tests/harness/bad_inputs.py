@@ -259,7 +259,7 @@ def _wrong_type_body(seed: int) -> str:
 
 
 # Keys that matter to notification parsers, so that random objects sometimes come close to a real shape.
-_FIELD_NAMES = (
+NOTIFICATION_FIELD_NAMES = (
     "Records",
     "eventSource",
     "eventVersion",
@@ -327,7 +327,7 @@ def random_json(rng: random.Random, depth: int = 0) -> Any:
     if kind == 7:
         return [random_json(rng, depth + 1) for _ in range(rng.randint(0, 4))]
     return {
-        (rng.choice(_FIELD_NAMES) if rng.random() < 0.6 else random_text(rng)): random_json(rng, depth + 1)
+        (rng.choice(NOTIFICATION_FIELD_NAMES) if rng.random() < 0.6 else random_text(rng)): random_json(rng, depth + 1)
         for _ in range(rng.randint(0, 5))
     }
 

@@ -26,26 +26,11 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey]
 
 # Fields SNS signs, in order, per message Type (AWS: "Verifying the signatures of Amazon SNS messages").
+_SNS_CONFIRMATION_FIELDS = ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type")
 SNS_SIGNED_FIELDS = {
     "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
-    "SubscriptionConfirmation": (
-        "Message",
-        "MessageId",
-        "SubscribeURL",
-        "Timestamp",
-        "Token",
-        "TopicArn",
-        "Type",
-    ),
-    "UnsubscribeConfirmation": (
-        "Message",
-        "MessageId",
-        "SubscribeURL",
-        "Timestamp",
-        "Token",
-        "TopicArn",
-        "Type",
-    ),
+    "SubscriptionConfirmation": _SNS_CONFIRMATION_FIELDS,
+    "UnsubscribeConfirmation": _SNS_CONFIRMATION_FIELDS,
 }
 _SNS_HASHES = {"1": hashes.SHA1, "2": hashes.SHA256}
 

@@ -272,7 +272,7 @@ class ForwardProxy:
                 upstream = socket.create_connection((host, int(port)), timeout=30)
                 self.send_response(200, "Connection established")
                 self.end_headers()
-                _pipe(self.connection, upstream)
+                relay(self.connection, upstream)
                 self.close_connection = True
 
             def _forward(self):
@@ -321,11 +321,12 @@ class ForwardProxy:
         self.stop()
 
 
-def _pipe(a: socket.socket, b: socket.socket) -> None:
+def relay(a: socket.socket, b: socket.socket, idle_seconds: float = 30.0) -> None:
+    """Copy bytes both ways between two connected sockets until one closes, fails or both stay idle; closes `b`."""
     sockets = [a, b]
     try:
         while True:
-            readable, _, _ = select.select(sockets, [], [], 30)
+            readable, _, _ = select.select(sockets, [], [], idle_seconds)
             if not readable:
                 return
             for s in readable:

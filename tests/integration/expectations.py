@@ -2,9 +2,10 @@
 
 import json
 import os
+import time
 from collections import Counter
 from datetime import datetime, timezone
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 from harness.modinput import ParsedEvent
 
@@ -69,3 +70,13 @@ def assert_exact_events(
 
 def error_lines(log_text: str) -> List[str]:
     return [line for line in log_text.splitlines() if "log_level=ERROR" in line]
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``predicate`` until it is true; AssertionError naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")

@@ -16,13 +16,6 @@ from harness.proxies import FaultInjectingProxy
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 
 
-def wait_drained(aws, queue, timeout=60):
-    deadline = time.monotonic() + timeout
-    while aws.queue_counts(queue).visible + aws.queue_counts(queue).not_visible:
-        assert time.monotonic() < deadline, aws.queue_counts(queue)
-        time.sleep(0.3)
-
-
 def final_metrics(log):
     return next(line for line in log.splitlines() if "metrics input=" in line and " final " in line)
 
@@ -51,7 +44,7 @@ def test_buckets_and_accounts_outside_the_allowlists_are_rejected_logged_and_cou
     params = input_params(moto, queue, allowed_buckets=allowed_bucket, allowed_accounts="111111111111")
     running = start_input("allowlists", params)
     running.wait_for_events(50, timeout=60)
-    wait_drained(aws, queue)
+    aws.wait_until_drained(queue, 60)
     time.sleep(0.5)
     assert running.terminate() == 0
     assert_exact_events(running.events, {good.source: trusted, with_foreign_records.source: mixed[10:]})

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from typing import Dict, List, Optional, Sequence
 
 from environment import input_params
-from expectations import assert_exact_events
+from expectations import assert_exact_events, wait_for
 
 from harness import bad_inputs as bad
 from harness.aws import QueueCounts, cloudtrail_key
@@ -207,15 +207,6 @@ def damaged_objects(records: Records) -> List[PlannedObject]:
         label = f"non-object elements {[text.decode() for text in odd]}"
         planned.append(PlannedObject(label, packed(doc.data), batch, len(doc.elements), None, len(odd)))
     return planned
-
-
-def wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 LINE_BREAKS = {ord(c): f"\\u{ord(c):04x}" for c in "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}

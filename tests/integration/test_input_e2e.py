@@ -22,16 +22,6 @@ def key(kind="log", **kwargs):
     return cloudtrail_key(kind, when=NOW, rng=RNG, **kwargs)
 
 
-def wait_drained(aws, queue, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        counts = aws.queue_counts(queue)
-        if counts.visible == 0 and counts.not_visible == 0:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"queue not drained: {aws.queue_counts(queue)}")
-
-
 def stop_cleanly(running):
     assert running.terminate(timeout=30) == 0, running.describe()
     # splunklib opens <stream> with the first event only
@@ -58,7 +48,7 @@ def test_first_run_reads_the_decrypted_account_uses_its_kv_collection_and_stops_
 
     running = start_input("first", input_params(moto, queue))
     running.wait_for_events(120, timeout=30)
-    wait_drained(aws, queue)
+    aws.wait_until_drained(queue, 30)
     stop_cleanly(running)
 
     assert_exact_events(running.events, {obj.source: records}, stanza="aws_cloudtrail_sqs://first")
@@ -107,7 +97,7 @@ def test_every_notification_shape_yields_each_record_exactly_once(shape, moto, a
     running = start_input(f"shape_{shape}", input_params(moto, queue))
     total = sum(len(r) for r in objects.values())
     running.wait_for_events(total, timeout=60)
-    wait_drained(aws, queue)
+    aws.wait_until_drained(queue, 30)
     time.sleep(0.5)  # nothing more may come
     stop_cleanly(running)
 
@@ -127,7 +117,7 @@ def test_test_events_and_non_create_notifications_are_deleted_without_errors(mot
     aws.send_raw(queue, '{"version":"0","detail-type":"Object Deleted","source":"aws.s3","detail":{}}')
 
     running = start_input("quiet", input_params(moto, queue))
-    wait_drained(aws, queue)
+    aws.wait_until_drained(queue, 30)
     time.sleep(0.5)
     stop_cleanly(running)
     assert running.event_count == 0
@@ -152,7 +142,7 @@ def test_digests_are_skipped_by_default_and_ingested_when_asked(moto, aws, start
 
     running = start_input("digests_off", input_params(moto, queue))
     running.wait_for_events(10, timeout=30)
-    wait_drained(aws, queue)
+    aws.wait_until_drained(queue, 30)
     time.sleep(0.5)
     stop_cleanly(running)
     assert_exact_events(running.events, {log_obj.source: log_records})
@@ -161,7 +151,7 @@ def test_digests_are_skipped_by_default_and_ingested_when_asked(moto, aws, start
     aws.send_s3_event(queue, [digest_obj])
     running = start_input("digests_on", input_params(moto, queue, ingest_digest_files=1))
     [event] = running.wait_for_events(1, timeout=30)
-    wait_drained(aws, queue)
+    aws.wait_until_drained(queue, 30)
     stop_cleanly(running)
     assert event.sourcetype == "aws:cloudtrail:digest" and event.source == digest_obj.source
     assert json.loads(event.data) == json.loads(digest_bytes)
@@ -177,13 +167,13 @@ def test_a_redelivered_message_yields_no_new_events(moto, aws, splunkd, start_in
 
     running = start_input("redelivery", input_params(moto, queue))
     running.wait_for_events(700, timeout=30)
-    wait_drained(aws, queue)
+    aws.wait_until_drained(queue, 30)
     # the same notification again, and the same object announced in another shape (no ETag in it)
     aws.send_raw(queue, first.payload)
     topic = aws.create_topic()
     aws.subscribe_queue(topic, queue)
     aws.publish_cloudtrail_notification(topic, bucket, [obj.key])
-    wait_drained(aws, queue)
+    aws.wait_until_drained(queue, 30)
     time.sleep(0.5)
     stop_cleanly(running)
     assert running.event_count == 700
@@ -212,7 +202,7 @@ def test_filters_drop_exactly_the_matching_records(moto, aws, start_input):
     assert 0 < len(kept) < len(records)
     running = start_input("filters", params)
     running.wait_for_events(len(kept), timeout=30)
-    wait_drained(aws, queue)
+    aws.wait_until_drained(queue, 30)
     time.sleep(0.5)
     stop_cleanly(running)
     assert_exact_events(running.events, {obj.source: kept})
@@ -223,7 +213,7 @@ def test_filters_drop_exactly_the_matching_records(moto, aws, start_input):
     running = start_input("read_only", input_params(moto, queue, exclude_read_only=1))
     writes = [r for r in records if not r["readOnly"]]
     running.wait_for_events(len(writes), timeout=30)
-    wait_drained(aws, queue)
+    aws.wait_until_drained(queue, 30)
     time.sleep(0.5)
     stop_cleanly(running)
     assert sorted(json.loads(e.data)["eventID"] for e in running.events) == sorted(r["eventID"] for r in writes)

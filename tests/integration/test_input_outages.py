@@ -39,16 +39,6 @@ def outage_warnings(log, kind_pattern):
     ]
 
 
-def wait_until_drained(aws, queue, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        counts = aws.queue_counts(queue)
-        if counts.visible + counts.not_visible == 0:
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"queue not drained after {timeout} s: {aws.queue_counts(queue)}")
-
-
 def test_s3_errors_and_throttling_are_retried_by_botocore_then_by_the_queue(moto, aws, start_input):
     bucket = aws.create_bucket()
     queue = aws.create_queue()
@@ -88,7 +78,7 @@ def test_s3_errors_and_throttling_are_retried_by_botocore_then_by_the_queue(moto
         for info in list(objects)[3:]:
             aws.send_s3_event(queue, [info])
         running.wait_for_events(1200, timeout=120)
-        wait_until_drained(aws, queue, 60)
+        aws.wait_until_drained(queue, 60)
         assert running.terminate() == 0
     assert long_outage.hits == 30
     assert_exact_events(running.events, {i.source: r for i, r in objects.items()})
@@ -117,7 +107,7 @@ def test_sqs_unreachable_for_a_minute(moto, aws, start_input):
         assert running.event_count == 600
         wire.up()
         running.wait_for_events(1200, timeout=120)
-        wait_until_drained(aws, queue, 60)
+        aws.wait_until_drained(queue, 60)
         assert running.terminate() == 0
     assert_exact_events(running.events, {i.source: r for i, r in {**before, **during}.items()})
     log = running.log_text()
@@ -147,7 +137,7 @@ def test_sts_failing_to_assume_the_role(moto, aws, start_input, artifacts):
         params = input_params(moto, queue, aws_iam_role="reader", sts_endpoint_url=wire.url)
         running = start_input("sts_down", params, splunkd_endpoint=splunkd)
         running.wait_for_events(400, timeout=120)
-        wait_until_drained(aws, queue, 60)
+        aws.wait_until_drained(queue, 60)
         assert running.terminate() == 0
     assert sts_down.hits == 12  # botocore retried each attempt, the input waited and tried again
     assert_exact_events(running.events, {i.source: r for i, r in objects.items()})
@@ -166,7 +156,7 @@ def test_kv_store_outage_keeps_ingestion_going_and_saves_progress_after(outage, 
     aws.send_s3_event(queue, [infos[0]])
     running = start_input(f"kv_{outage}", input_params(moto, queue))
     running.wait_for_events(200, timeout=60)
-    wait_until_drained(aws, queue, 30)
+    aws.wait_until_drained(queue, 30)
     if outage == "503":
         splunkd.set_kv_outage(503)
     else:
@@ -174,7 +164,7 @@ def test_kv_store_outage_keeps_ingestion_going_and_saves_progress_after(outage, 
     for info in infos[1:3]:
         aws.send_s3_event(queue, [info])
     running.wait_for_events(600, timeout=60)  # ingested while the KV store is out
-    wait_until_drained(aws, queue, 30)  # and deleted: events are written, at-least-once
+    aws.wait_until_drained(queue, 30)  # and deleted: events are written, at-least-once
     if outage == "503":
         splunkd.set_kv_outage(None)
     else:

@@ -2,11 +2,10 @@
 explained with the permission and the resource."""
 
 import random
-import time
 from datetime import datetime, timezone
 
 from environment import input_params
-from expectations import error_lines
+from expectations import error_lines, wait_for
 
 from harness.aws import cloudtrail_key
 from harness.cloudtrail_data import make_records
@@ -14,15 +13,6 @@ from harness.proxies import FaultInjectingProxy, Rule, s3_error
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 RNG = random.Random(77)
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_a_poison_message_goes_to_the_dead_letter_queue_after_max_receive_count(moto, aws, start_input):
@@ -53,7 +43,7 @@ def test_without_a_dead_letter_queue_a_poison_message_is_deleted_with_an_error(m
     queue = aws.create_queue(dlq=False)
     sent = aws.send_raw(queue, '{"Records": "not a list"}')
     running = start_input("poison_delete", input_params(moto, queue, require_dlq=0, max_receive_count=2))
-    wait_for(lambda: aws.queue_counts(queue).visible + aws.queue_counts(queue).not_visible == 0, 60, "deletion")
+    aws.wait_until_drained(queue, 60)
     assert running.terminate() == 0
     [given_up] = error_lines(running.log_text())
     assert sent.message_id in given_up and "DELETED because the queue has no dead-letter queue" in given_up

@@ -6,14 +6,13 @@ import json
 import random
 import ssl
 import threading
-import time
 import uuid
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from environment import PROXY_PASSWORD, input_params, proxy_settings, seed
-from expectations import assert_exact_events
+from expectations import assert_exact_events, wait_for
 
 from harness.aws import cloudtrail_key, s3_event_body
 from harness.cloudtrail_data import make_records
@@ -80,13 +79,6 @@ def envelope(message, cert_url):
     }
 
 
-def wait_for(predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.3)
-
-
 def test_signed_envelopes_are_ingested_and_forged_ones_rejected(moto, aws, splunkd, start_input, signing):
     ca, signer, server = signing
     cert_url = f"https://127.0.0.1:{server.port}{CERT_PATH}"
@@ -116,7 +108,7 @@ def test_signed_envelopes_are_ingested_and_forged_ones_rejected(moto, aws, splun
     params = input_params(moto, queue, sns_signature_validation=1, ca_bundle=ca.ca_bundle_path, max_receive_count=2)
     running = start_input("sns_sig", params, extra_env=LOCAL_CERT_HOSTS)
     running.wait_for_events(40, timeout=60)
-    wait_for(lambda: aws.queue_counts(queue.dlq).visible == 3, 60)
+    wait_for(lambda: aws.queue_counts(queue.dlq).visible == 3, 60, "the three rejected messages in the DLQ")
     assert running.terminate() == 0
     assert_exact_events(running.events, {v1_obj.source: objects[v1_obj], v2_obj.source: objects[v2_obj]})
     assert {m["MessageId"] for m in aws.drain(queue.dlq)} == bad_ids

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.bad_inputs import DELETE, json_paths, replaced
+from harness.bad_inputs import DELETE, NOTIFICATION_FIELD_NAMES, json_paths, replaced
 from ta_aws_cloudtrail.notifications import (
     Notification,
     NotificationError,
@@ -88,19 +88,6 @@ def created_record(key: str = TRAIL_KEY, bucket: str = "trail-bucket", **object_
 
 def s3_body(*records: Any) -> str:
     return json.dumps({"Records": list(records)})
-
-
-def with_field(record: dict, path: Tuple[str, ...], value: Any) -> dict:
-    """A copy of record with the field at path set to value (or removed when value is DELETE)."""
-    changed = copy.deepcopy(record)
-    parent = changed
-    for name in path[:-1]:
-        parent = parent[name]
-    if value is DELETE:
-        del parent[path[-1]]
-    else:
-        parent[path[-1]] = value
-    return changed
 
 
 GUIDE_REF = ObjectRef(
@@ -328,7 +315,7 @@ def test_sample_inside_sns_envelope_keeps_its_objects_and_the_envelope(
     ],
 )
 def test_object_created_record_becomes_a_ref(event_name: str) -> None:
-    record = with_field(created_record(size=10), ("eventName",), event_name)
+    record = replaced(created_record(size=10), ("eventName",), event_name)
     assert parse_message_body(s3_body(record)) == Notification(
         "s3", [ObjectRef("trail-bucket", TRAIL_KEY, TRAIL_KEY, size=10)], 0, None
     )
@@ -353,19 +340,19 @@ def test_object_created_record_becomes_a_ref(event_name: str) -> None:
     ],
 )
 def test_record_that_is_not_object_created_is_counted_as_skipped(event_name: str) -> None:
-    record = with_field(created_record(), ("eventName",), event_name)
+    record = replaced(created_record(), ("eventName",), event_name)
     assert parse_message_body(s3_body(record)) == Notification("s3", [], 1, None)
 
 
 def test_skipped_record_needs_no_s3_section() -> None:
-    record = with_field(with_field(created_record(), ("eventName",), "ObjectRemoved:Delete"), ("s3",), DELETE)
+    record = replaced(replaced(created_record(), ("eventName",), "ObjectRemoved:Delete"), ("s3",), DELETE)
     assert parse_message_body(s3_body(record)) == Notification("s3", [], 1, None)
 
 
 def test_several_records_give_refs_in_order_without_duplicates_and_count_skipped() -> None:
     first = created_record(key="a.json.gz", eTag="e1")
     second = created_record(key="b.json.gz", eTag="e2")
-    removed = with_field(created_record(key="c.json.gz"), ("eventName",), "ObjectRemoved:Delete")
+    removed = replaced(created_record(key="c.json.gz"), ("eventName",), "ObjectRemoved:Delete")
     same_key_other_version = created_record(key="a.json.gz", eTag="e1", versionId="v2")
     body = s3_body(first, removed, second, first, same_key_other_version)
     assert parse_message_body(body) == Notification(
@@ -382,7 +369,7 @@ def test_several_records_give_refs_in_order_without_duplicates_and_count_skipped
 
 @pytest.mark.parametrize("version", ["2.0", "2.1", "2.2", "2.3", "2"])
 def test_event_version_2_is_accepted(version: str) -> None:
-    record = with_field(created_record(), ("eventVersion",), version)
+    record = replaced(created_record(), ("eventVersion",), version)
     assert parse_message_body(s3_body(record)).objects == [ObjectRef("trail-bucket", TRAIL_KEY, TRAIL_KEY)]
 
 
@@ -399,11 +386,11 @@ def test_event_version_2_is_accepted(version: str) -> None:
     ],
 )
 def test_event_version_other_than_2_is_rejected(version: Any, message: str) -> None:
-    assert error_of(s3_body(with_field(created_record(), ("eventVersion",), version))) == message
+    assert error_of(s3_body(replaced(created_record(), ("eventVersion",), version))) == message
 
 
 def test_event_version_is_checked_on_skipped_records_too() -> None:
-    record = with_field(created_record(), ("eventName",), "ObjectRemoved:Delete")
+    record = replaced(created_record(), ("eventName",), "ObjectRemoved:Delete")
     record["eventVersion"] = "1.0"
     assert error_of(s3_body(record)) == "S3 record 1 has '1.0' as eventVersion instead of a 2.x version."
 
@@ -448,7 +435,7 @@ def test_s3_key_is_url_decoded_and_kept_as_sent(key_as_sent: str, key: str) -> N
     ],
 )
 def test_unreadable_size_becomes_none(size: Any, expected: Optional[int]) -> None:
-    record = with_field(created_record(size=0), ("s3", "object", "size"), size)
+    record = replaced(created_record(size=0), ("s3", "object", "size"), size)
     assert parse_message_body(s3_body(record)).objects[0].size == expected
 
 
@@ -458,7 +445,7 @@ def test_unreadable_size_becomes_none(size: Any, expected: Optional[int]) -> Non
 )
 def test_version_id_and_etag_are_optional_text(value: Any, expected: Optional[str]) -> None:
     record = created_record(versionId="placeholder", eTag="placeholder")
-    record = with_field(with_field(record, ("s3", "object", "versionId"), value), ("s3", "object", "eTag"), value)
+    record = replaced(replaced(record, ("s3", "object", "versionId"), value), ("s3", "object", "eTag"), value)
     (ref,) = parse_message_body(s3_body(record)).objects
     assert (ref.version_id, ref.etag) == (expected, expected)
 
@@ -531,11 +518,11 @@ def test_s3_guide_template_with_object_created_name_reads_placeholders_leniently
     ],
 )
 def test_malformed_object_created_record_is_rejected(path: Tuple[str, ...], value: Any, message: str) -> None:
-    assert error_of(s3_body(with_field(created_record(), path, value))) == message
+    assert error_of(s3_body(replaced(created_record(), path, value))) == message
 
 
 def test_error_names_the_bad_record_among_several() -> None:
-    body = s3_body(created_record(), with_field(created_record(), ("s3", "object", "key"), 7))
+    body = s3_body(created_record(), replaced(created_record(), ("s3", "object", "key"), 7))
     assert error_of(body) == "S3 record 2 has a number as s3.object.key instead of a non-empty object key."
 
 
@@ -585,7 +572,7 @@ def test_sns_subscription_control_message_has_no_objects(message_type: str) -> N
 def test_unusable_sns_envelope_is_rejected(change: dict, message: str) -> None:
     envelope = real_sns_envelope(sample_text(f"{S3_GUIDE}.example-04.json"))
     for name, value in change.items():
-        envelope = with_field(envelope, (name,), value)
+        envelope = replaced(envelope, (name,), value)
     assert error_of(json.dumps(envelope)) == message
 
 
@@ -711,7 +698,7 @@ def test_eventbridge_event_other_than_object_created_is_skipped(detail_type: str
     ],
 )
 def test_malformed_eventbridge_event_is_rejected(path: Tuple[str, ...], value: Any, message: str) -> None:
-    assert error_of(json.dumps(with_field(eventbridge_created(), path, value))) == message
+    assert error_of(json.dumps(replaced(eventbridge_created(), path, value))) == message
 
 
 # --- S3 test event and bodies that are not notifications --------------------------------------------------
@@ -792,30 +779,7 @@ def test_object_ref_source_uses_the_decoded_key() -> None:
 
 # --- property tests: nothing but Notification or NotificationError comes out ------------------------------
 
-FIELD_NAMES = st.sampled_from(
-    [
-        "Records",
-        "eventSource",
-        "eventVersion",
-        "eventName",
-        "s3",
-        "bucket",
-        "name",
-        "object",
-        "key",
-        "size",
-        "Type",
-        "TopicArn",
-        "Message",
-        "s3Bucket",
-        "s3ObjectKey",
-        "detail-type",
-        "source",
-        "detail",
-        "Service",
-        "Event",
-    ]
-)
+FIELD_NAMES = st.sampled_from(NOTIFICATION_FIELD_NAMES)
 JSON_SCALARS = (
     st.none()
     | st.booleans()

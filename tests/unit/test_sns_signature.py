@@ -10,7 +10,6 @@ import datetime
 import hashlib
 import json
 import logging
-import select
 import socket
 import socketserver
 import ssl
@@ -28,6 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.local_ca import LocalCA, SigningCert, new_rsa_key, sign_sns_message, sns_string_to_sign
+from harness.proxies import relay
 from ta_aws_cloudtrail import sns_signature
 from ta_aws_cloudtrail.sns_signature import (
     CERTIFICATE_CACHE_SIZE,
@@ -203,24 +203,11 @@ class _ProxyHandler(socketserver.BaseRequestHandler):
             client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
             if early_data:
                 upstream.sendall(early_data)
-            _relay(client, upstream)
+            relay(client, upstream, idle_seconds=5)
 
     @staticmethod
     def _reply(client: socket.socket, status: str, extra_headers: str = "") -> None:
         client.sendall(f"HTTP/1.1 {status}\r\n{extra_headers}Content-Length: 0\r\nConnection: close\r\n\r\n".encode())
-
-
-def _relay(first: socket.socket, second: socket.socket) -> None:
-    sockets = [first, second]
-    while True:
-        readable, _, _ = select.select(sockets, [], [], 5)
-        if not readable:
-            return
-        for source in readable:
-            data = source.recv(65536)
-            if not data:
-                return
-            (second if source is first else first).sendall(data)
 
 
 # ---------------------------------------------------------------------------------------------------------
