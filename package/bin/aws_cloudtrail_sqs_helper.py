@@ -15,6 +15,7 @@ from splunklib import modularinput as smi
 
 from ta_aws_cloudtrail.aws import AwsClients, AwsConnectionSettings, describe_aws_error
 from ta_aws_cloudtrail.checkpoints import ProgressLedger, ProgressStore, ProgressStoreError
+from ta_aws_cloudtrail.claims import ObjectClaims
 from ta_aws_cloudtrail.events import EventSink
 from ta_aws_cloudtrail.logs import SECRETS, addon_logger
 from ta_aws_cloudtrail.metrics import InputMetrics
@@ -124,15 +125,18 @@ def _run_input(stanza: str, params: dict, metadata: dict, event_writer: smi.Even
             # the same trust store boto3 uses; Splunk's Python may have no system store
             ca_bundle=settings.ca_bundle or botocore.httpsession.get_cert_path(True),
         )
+    claims = ObjectClaims(store, ledger, logger)
     pipeline = CloudTrailSqsInput(
-        settings, clients, ledger, EventSink(event_writer), metrics, logger, facts, sns_validator=validator
+        settings, clients, ledger, claims, EventSink(event_writer), metrics, logger, facts, sns_validator=validator
     )
     log.modular_input_start(logger, stanza)
     ledger.start()
+    claims.start()
     metrics.start()
     try:
         pipeline.run(stop)
     finally:
+        claims.stop()
         metrics.stop()
         log.modular_input_end(logger, stanza)
 

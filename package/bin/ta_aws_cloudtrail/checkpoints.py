@@ -1,7 +1,8 @@
 """Per-object progress in the KV store, so that a redelivered message produces no duplicates.
 
-One document per S3 object: {bucket, object_key, version, records_done, done, updated, input}; `version` is the
-object's VersionId or ETag, and progress recorded for another version does not apply (the object was replaced).
+One document per S3 object: {bucket, object_key, version, records_done, done, updated, input} and the claim of the
+reader that holds it (claim_token, claim_holder, claim_expires; see claims.py); `version` is the object's VersionId
+or ETag, and progress recorded for another version does not apply (the object was replaced).
 Progress is reported by workers only after the events it covers are flushed to stdout; the ledger saves
 it in batches (one batch_save for everything pending) and makes writers wait when too much is unsaved, which
 bounds what a crash can duplicate. When the KV store is unavailable, ingestion goes on (at-least-once): one
@@ -16,7 +17,7 @@ import logging
 import ssl
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Dict, List, Optional, Tuple
 
 from .logs import redact
@@ -31,10 +32,15 @@ FIELDS = {
     "records_done": "number",
     "done": "bool",
     "updated": "number",
+    "claim_token": "string",
+    "claim_holder": "string",
+    "claim_expires": "number",
 }
 ACCELERATED_FIELDS = {"input_updated": {"input": 1, "updated": 1}}
 # splunkd's default limits.conf [kvstore] max_documents_per_batch_save
 MAX_BATCH_SAVE = 1000
+# objects whose saved progress the ledger remembers (another message for one of them needs no KV call)
+RECENT_OBJECTS = 4096
 
 
 def progress_key(bucket: str, key: str) -> str:
@@ -72,6 +78,10 @@ class ObjectProgress:
     done: bool
     input: str
     updated: float = 0.0
+    # the reader holding the object (claims.py); saved with the progress, so the holder's saves renew it
+    claim_token: str = ""
+    claim_holder: str = ""
+    claim_expires: float = 0.0
 
     def document(self) -> dict:
         doc = asdict(self)
@@ -89,6 +99,9 @@ class ObjectProgress:
             done=doc.get("done") in (True, "true", "1", 1),
             input=str(doc.get("input", "")),
             updated=float(doc.get("updated") or 0),
+            claim_token=str(doc.get("claim_token") or ""),
+            claim_holder=str(doc.get("claim_holder") or ""),
+            claim_expires=float(doc.get("claim_expires") or 0),
         )
 
 
@@ -160,6 +173,29 @@ class ProgressStore:
         docs = self._call("lookup", lambda: self._data().query(query=json.dumps(query)))
         return {str(doc["_key"]): ObjectProgress.from_document(doc) for doc in docs}
 
+    def get(self, key_id: str) -> Optional[ObjectProgress]:
+        """The saved progress of one object, read now (None: no document)."""
+        return self.fetch([key_id]).get(key_id)
+
+    def insert(self, document: dict) -> bool:
+        """Create a document unless one with its _key exists (False then): the KV store's one atomic test."""
+        from splunklib.binding import HTTPError
+
+        def insert() -> bool:
+            try:
+                self._data().insert(json.dumps(document))
+            except HTTPError as exc:
+                if exc.status == 409:
+                    return False
+                raise
+            return True
+
+        return self._call("insert", insert)
+
+    def put(self, document: dict) -> None:
+        """Create or replace one document."""
+        self._call("update", lambda: self._data().update(document["_key"], json.dumps(document)))
+
     def save(self, progress: List[ObjectProgress]) -> None:
         docs = [p.document() for p in progress]
         for start in range(0, len(docs), MAX_BATCH_SAVE):
@@ -207,6 +243,8 @@ class ProgressLedger:
         self._stopping = False
         # progress looked up for a batch of messages before their workers need it: key_id -> saved or None
         self._prefetched: Dict[str, Optional[ObjectProgress]] = {}
+        # what this process saved last, so that another message for a finished object needs no KV call
+        self._recent: Dict[str, ObjectProgress] = {}
         self._thread = threading.Thread(target=self._run, name="progress-ledger", daemon=True)
         self.saves = 0
 
@@ -231,15 +269,26 @@ class ProgressLedger:
             for key_id in key_ids:
                 self._prefetched[key_id] = found.get(key_id)
 
-    def lookup(self, key_id: str) -> Optional[ObjectProgress]:
-        """Saved progress of an object; None when unknown or while the KV store is unavailable."""
+    def local(self, key_id: str) -> Optional[ObjectProgress]:
+        """This process's latest progress of an object (reported, or saved recently), without a KV call."""
+        with self._cond:
+            pending = self._pending.get(key_id)
+            return pending[0] if pending is not None else self._recent.get(key_id)
+
+    def lookup(self, key_id: str, *, cached_only: bool = False) -> Optional[ObjectProgress]:
+        """Saved progress of an object; None when unknown or while the KV store is unavailable.
+
+        With `cached_only`, only this process's own progress and the prefetched lookups are consulted.
+        """
         with self._cond:
             pending = self._pending.get(key_id)
             if pending is not None:
                 return pending[0]
+            if key_id in self._recent:
+                return self._recent[key_id]
             if key_id in self._prefetched:
                 return self._prefetched.pop(key_id)
-        if self._outage is not None:
+        if cached_only or self._outage is not None:
             # the saver thread retries and ends the outage; don't pay a failing call per object meanwhile
             return None
         try:
@@ -248,13 +297,19 @@ class ProgressLedger:
             self._enter_outage(str(exc))
             return None
 
-    def report(self, progress: ObjectProgress, newly_written: int) -> int:
+    def store_failed(self, reason: str) -> None:
+        """A call to the KV store made outside the ledger failed: enter the outage state (one warning)."""
+        self._enter_outage(reason)
+
+    def report(self, progress: ObjectProgress, newly_written: int, *, wait: bool = True) -> int:
         """Record progress whose events are already flushed; returns a sequence number for wait_saved().
 
-        Blocks while more than max_unsaved_records are written but not saved (unless the KV store is out).
+        Blocks while more than max_unsaved_records are written but not saved (unless the KV store is out, or
+        `wait` is False: a claim renewal writes nothing).
         """
+        # a snapshot: the reporter goes on changing its own instance while the saver serialises this one
+        progress = replace(progress, updated=time.time())
         with self._cond:
-            progress.updated = time.time()
             previous = self._pending.get(progress.key_id)
             carried = previous[1] if previous else 0
             self._pending[progress.key_id] = (progress, carried + newly_written)
@@ -262,7 +317,7 @@ class ProgressLedger:
             self._reported_seq += 1
             seq = self._reported_seq
             self._cond.notify_all()
-            while self._unsaved_records > self._max_unsaved and self._outage is None and not self._stopping:
+            while wait and self._unsaved_records > self._max_unsaved and self._outage is None and not self._stopping:
                 self._cond.wait(1.0)
             return seq
 
@@ -349,6 +404,7 @@ class ProgressLedger:
                 continue
             self.saves += 1
             with self._cond:
+                self._remember(progress for progress, _ in items)
                 self._unsaved_records -= sum(written for _, written in items)
                 self._saved_seq = max(self._saved_seq, seq)
                 recovered = self._outage is not None
@@ -356,6 +412,13 @@ class ProgressLedger:
                 self._cond.notify_all()
             if recovered:
                 self._logger.info("KV store is available again: progress is being saved (%d objects)", len(items))
+
+    def _remember(self, saved) -> None:
+        for progress in saved:
+            self._recent.pop(progress.key_id, None)
+            self._recent[progress.key_id] = progress
+        while len(self._recent) > RECENT_OBJECTS:
+            del self._recent[next(iter(self._recent))]  # the oldest (dicts keep insertion order)
 
     def _restore(self, items: List[Tuple[ObjectProgress, int]]) -> None:
         """Put a failed batch back, keeping newer reports that arrived meanwhile."""

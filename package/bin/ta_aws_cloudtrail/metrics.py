@@ -25,6 +25,7 @@ COUNTERS = (
     "objects_skipped_other",
     "objects_rejected",
     "objects_failed",
+    "objects_waited",
     "records_written",
     "records_filtered",
     "records_invalid",

@@ -1,42 +1,36 @@
-"""The input's loop: SQS message -> objects -> records -> events on stdout -> progress saved -> delete.
+"""The SQS input's loop: receive, heartbeat, delete, poison; the objects themselves go through object_ingest.
 
 Threads: a receiver long-polls SQS while there is room (`max_in_flight` messages in the workers' hands plus one
 batch waiting for them), parses each message and looks up the progress of its objects in one KV call; a worker
-reads a message's objects one after the other, writing events in flushed batches and reporting progress after
-each; a deleter removes finished messages in batches once their progress is saved; a heartbeat renews the
-visibility of every message not yet deleted. A slow object occupies one worker only.
+hands a message's objects to the object path one after the other, every one of them even when one fails; a
+deleter removes finished messages in batches once their progress is saved; a heartbeat renews the visibility of
+every message not yet deleted. A slow object occupies one worker only.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import queue
-import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import routing
 from .aws import AwsClients, aws_error_code, describe_aws_error, is_transient
-from .batches import EventBatch, event_batches
-from .checkpoints import ObjectProgress, ProgressLedger, progress_key
-from .events import EventFormatter, EventSink, event_time
-from .filters import RecordFilter
+from .checkpoints import ProgressLedger, progress_key
+from .claims import ObjectClaims
+from .events import EventSink
 from .logs import OutageLog, redact
 from .metrics import InputMetrics
 from .notifications import Notification, NotificationError, ObjectRef, parse_message_body
-from .objects import ObjectFormatError, ObjectTooLargeError, iter_records, read_document
+from .object_ingest import Interrupted, ObjectFailed, ObjectIngester
 from .settings import ConfigError, InputSettings
 from .sns_signature import SnsCertificateFetchError, SnsSignatureError, SnsSignatureValidator
 
-DIGEST_SOURCETYPE = "aws:cloudtrail:digest"
-READ_CHUNK = 1 << 20
 # A long poll returns as soon as a message arrives, so this only bounds how long a stop waits for the last
 # poll: a poll abandoned by an exiting process could still be handed a message, hiding it for a visibility
 # timeout. 5 s costs ~17k empty receives a day (cents) and keeps shutdown short.
@@ -50,22 +44,18 @@ SHUTDOWN_GRACE_SECONDS = 8.0
 PURGE_EVERY_SECONDS = 6 * 3600
 
 
-class Interrupted(Exception):
-    """Shutdown was requested while the message was being processed; `seq` is its last progress report."""
-
-    def __init__(self, seq: int = 0) -> None:
-        super().__init__("shutdown requested")
-        self.seq = seq
-
-
 class MessageFailed(Exception):
-    """Processing a message failed; `kind` names the failure for metrics, `retryable` whether waiting helps."""
+    """Processing a message failed; `kind` names the failure for metrics, `retryable` whether waiting helps.
 
-    def __init__(self, reason: str, kind: str, retryable: bool = True) -> None:
+    `seq` is the ledger sequence of the progress of its objects that were done (saved before a retry).
+    """
+
+    def __init__(self, reason: str, kind: str, retryable: bool = True, seq: int = 0) -> None:
         super().__init__(reason)
         self.reason = reason
         self.kind = kind
         self.retryable = retryable
+        self.seq = seq
 
 
 @dataclass(eq=False)
@@ -140,6 +130,7 @@ class CloudTrailSqsInput:
         settings: InputSettings,
         clients: AwsClients,
         ledger: ProgressLedger,
+        claims: ObjectClaims,
         sink: EventSink,
         metrics: InputMetrics,
         logger: logging.Logger,
@@ -148,25 +139,17 @@ class CloudTrailSqsInput:
     ) -> None:
         self.settings = settings
         self._sqs = clients.sqs
-        self._s3 = clients.s3
         self._ledger = ledger
-        self._sink = sink
         self._metrics = metrics
         self._log = logger
         self._queue = queue_facts
         self._sns_validator = sns_validator
         self._outages = OutageLog(logger)
-        self._formatter = EventFormatter(settings.stanza, settings.index, settings.host)
-        record_filter = RecordFilter(
-            exclude_event_names=_compile(settings.exclude_event_names),
-            exclude_read_only=settings.exclude_read_only,
-            include_event_sources=settings.include_event_sources,
-            exclude_event_sources=settings.exclude_event_sources,
-            allowed_accounts=settings.allowed_accounts,
-        )
-        self._filter: Optional[RecordFilter] = None if record_filter.is_empty else record_filter
         self._give_up_after = settings.max_receive_count
         self._stop = threading.Event()
+        self._objects = ObjectIngester(
+            settings, clients.s3, ledger, claims, sink, metrics, logger, self._outages, self._stop
+        )
         self._in_flight: Dict[str, InFlightMessage] = {}
         self._in_flight_lock = threading.Lock()
         # max_in_flight messages being processed, and up to one more batch received and waiting for a worker
@@ -309,6 +292,8 @@ class CloudTrailSqsInput:
                 self._ledger.wait_saved(interrupted.seq, timeout=3.0)
             self._release(message)
         except MessageFailed as failure:
+            if failure.seq:  # the objects that were done are not read again on the next receive
+                self._ledger.wait_saved(failure.seq, timeout=3.0)
             self._fail(message, failure)
         except Exception as exc:  # a bug must not kill the worker nor lose the message
             self._log.exception("Unexpected error on message %s; it will be retried", message.message_id)
@@ -346,11 +331,21 @@ class CloudTrailSqsInput:
             else:
                 self._log.info("Message %s (%s) names no new object; deleted", message.message_id, notification.shape)
             return 0
+        # every object is attempted: one that fails does not keep the others from being read
         last_seq = 0
+        failures: List[Tuple[ObjectRef, ObjectFailed]] = []
         for ref in notification.objects:
             if self._stop.is_set():
                 raise Interrupted(last_seq)
-            last_seq = max(last_seq, self._process_object(message, ref))
+            try:
+                last_seq = max(last_seq, self._objects.ingest(ref, f"message {message.message_id}"))
+            except Interrupted as interrupted:
+                raise Interrupted(max(last_seq, interrupted.seq)) from None
+            except ObjectFailed as failure:
+                last_seq = max(last_seq, failure.seq)
+                failures.append((ref, failure))
+        if failures:
+            raise _objects_failed(failures, len(notification.objects), last_seq)
         return last_seq
 
     def _check_sns_signature(self, envelope: Dict[str, Any]) -> None:
@@ -363,165 +358,6 @@ class CloudTrailSqsInput:
         except SnsSignatureError as exc:
             self._metrics.add(sns_rejected=1)
             raise MessageFailed(f"SNS signature rejected: {redact(exc)}", "sns_signature", retryable=False) from None
-
-    # --- one object ---
-
-    def _process_object(self, message: InFlightMessage, ref: ObjectRef) -> int:
-        """Ingest one object; returns the ledger sequence of its last progress report (0 if none)."""
-        settings = self.settings
-        if settings.allowed_buckets and ref.bucket not in settings.allowed_buckets:
-            self._metrics.add(objects_rejected=1)
-            self._log.warning(
-                "Rejected %s (message %s): bucket not in the allowed buckets", ref.source, message.message_id
-            )
-            return 0
-        kind = routing.classify_key(ref.key)
-        if kind == routing.OTHER:
-            self._metrics.add(objects_skipped_other=1)
-            self._log.debug("Skipped %s: not a CloudTrail log file", ref.source)
-            return 0
-        if kind == routing.DIGEST and not settings.ingest_digest_files:
-            self._metrics.add(objects_skipped_digest=1)
-            return 0
-        account = routing.account_from_key(ref.key)
-        if settings.allowed_accounts and account is not None and account not in settings.allowed_accounts:
-            self._metrics.add(objects_rejected=1)
-            self._log.warning(
-                "Rejected %s (message %s): account %s not in the allowed account IDs",
-                ref.source,
-                message.message_id,
-                account,
-            )
-            return 0
-
-        response, key = self._get_object(ref)
-        if key != ref.key:  # found under the key as sent: that is the object's real name
-            ref = dataclasses.replace(ref, key=key)
-        body = response["Body"]
-        try:
-            version = response.get("VersionId") or ref.version_id or (response.get("ETag") or ref.etag or "").strip('"')
-            progress = ObjectProgress(
-                key_id=progress_key(ref.bucket, key),
-                bucket=ref.bucket,
-                object_key=key,
-                version=version,
-                records_done=0,
-                done=False,
-                input=settings.name,
-            )
-            saved = self._ledger.lookup(progress.key_id)
-            if saved is not None and saved.version != version:
-                saved = None  # progress of an earlier version of the object: this one is new
-            if saved is not None and saved.done:
-                self._metrics.add(objects_skipped_done=1)
-                self._log.info("Skipped %s (message %s): already ingested", ref.source, message.message_id)
-                return 0
-            resume_from = saved.records_done if saved is not None else 0
-            chunks = self._counted_chunks(body)
-            if kind == routing.DIGEST:
-                return self._ingest_digest(ref, chunks, progress)
-            return self._ingest_records(message, ref, chunks, progress, resume_from)
-        finally:
-            body.close()
-
-    def _get_object(self, ref: ObjectRef):
-        params = {"Bucket": ref.bucket, "Key": ref.key}
-        if ref.version_id:
-            params["VersionId"] = ref.version_id
-        try:
-            response = self._s3.get_object(**params)
-            self._outages.recovered("s3_")
-            return response, ref.key
-        except (ClientError, BotoCoreError) as exc:
-            if aws_error_code(exc) == "NoSuchKey" and ref.key_as_sent != ref.key:
-                # the notification's key may not have been URL-encoded after all
-                try:
-                    return self._s3.get_object(**dict(params, Key=ref.key_as_sent)), ref.key_as_sent
-                except (ClientError, BotoCoreError):
-                    pass
-            message, retryable = describe_aws_error(exc, "reading", ref.source)
-            raise MessageFailed(message, f"s3_{aws_error_code(exc)}", retryable) from None
-
-    def _counted_chunks(self, body) -> Iterator[bytes]:
-        for chunk in body.iter_chunks(READ_CHUNK):
-            self._metrics.add(bytes_read=len(chunk))
-            yield chunk
-
-    def _ingest_records(
-        self,
-        message: InFlightMessage,
-        ref: ObjectRef,
-        chunks: Iterator[bytes],
-        progress: ObjectProgress,
-        resume_from: int,
-    ) -> int:
-        events = self._formatter.for_object(ref.source, self.settings.sourcetype)
-        records = iter_records(chunks, self.settings.max_decompressed_bytes)
-        last_seq = 0
-        try:
-            for batch in event_batches(records, events, self._filter, resume_from):
-                last_seq = self._write(batch, progress)
-                if self._stop.is_set():
-                    raise Interrupted(last_seq)
-        except ObjectFormatError as exc:
-            # every good record before the damage is written; retrying cannot repair the object
-            self._metrics.add(objects_failed=1)
-            self._metrics.error("object_too_large" if isinstance(exc, ObjectTooLargeError) else "object_format")
-            self._log.error(
-                "%s (message %s): %s; %s before the damage kept, the object is marked done",
-                ref.source,
-                message.message_id,
-                redact(exc).rstrip("."),
-                _records(progress.records_done),
-            )
-        except (ClientError, BotoCoreError) as exc:
-            reason, retryable = describe_aws_error(exc, "reading", ref.source)
-            raise MessageFailed(
-                f"{reason}; resumes after record {progress.records_done}", "s3_read", retryable
-            ) from None
-        else:
-            self._metrics.add(objects_ingested=1)
-            if progress.records_done == 0:
-                self._log.warning("%s has no CloudTrail records (no Records array or an empty one)", ref.source)
-            self._log.debug(
-                "Ingested %s: %d records (resumed after %d)", ref.source, progress.records_done, resume_from
-            )
-        progress.done = True
-        return self._ledger.report(progress, 0)
-
-    def _write(self, batch: EventBatch, progress: ObjectProgress) -> int:
-        """Write and flush a batch of events, then report the progress it covers; returns the ledger seq."""
-        written = len(batch.events)
-        if written:
-            self._sink.write(batch.events)
-            newest = event_time(batch.newest_record.get("eventTime")) if batch.newest_record else None
-            self._metrics.events_written(self.settings.sourcetype, written, float(newest) if newest else None)
-        self._metrics.add(**batch.counts)
-        if batch.counts["records_invalid"]:
-            self._log.warning(
-                "s3://%s/%s: %s not JSON objects, skipped",
-                progress.bucket,
-                progress.object_key,
-                _records(batch.counts["records_invalid"]),
-            )
-        progress.records_done = batch.records_done
-        return self._ledger.report(progress, written)
-
-    def _ingest_digest(self, ref: ObjectRef, chunks: Iterator[bytes], progress: ObjectProgress) -> int:
-        try:
-            text, document = read_document(chunks, self.settings.max_decompressed_bytes)
-        except ObjectFormatError as exc:
-            self._metrics.add(objects_failed=1)
-            self._log.error("Digest file %s cannot be read: %s; skipped", ref.source, redact(exc))
-            progress.done = True
-            return self._ledger.report(progress, 0)
-        time_text = event_time(document.get("digestEndTime")) if isinstance(document, dict) else None
-        self._sink.write([self._formatter.for_object(ref.source, DIGEST_SOURCETYPE).format_document(text, time_text)])
-        self._metrics.events_written(DIGEST_SOURCETYPE, 1, None)
-        self._metrics.add(objects_ingested=1)
-        progress.records_done = 1
-        progress.done = True
-        return self._ledger.report(progress, 1)
 
     # --- outcomes ---
 
@@ -667,9 +503,16 @@ class CloudTrailSqsInput:
             self._untrack(message)
 
 
-def _records(count: int) -> str:
-    return f"{count} record" if count == 1 else f"{count} records"
+MAX_FAILURES_NAMED = 10
 
 
-def _compile(pattern: Optional[str]) -> Optional[re.Pattern[str]]:
-    return re.compile(pattern) if pattern else None
+def _objects_failed(failures: List[Tuple[ObjectRef, ObjectFailed]], total: int, seq: int) -> MessageFailed:
+    """One MessageFailed naming each object that failed and why (the objects done are not read again)."""
+    reasons = [failure.reason.rstrip(".") for _, failure in failures[:MAX_FAILURES_NAMED]]
+    if len(failures) > MAX_FAILURES_NAMED:
+        reasons.append(f"and {len(failures) - MAX_FAILURES_NAMED} more")
+    text = "; ".join(reasons)
+    if total > 1:
+        text = f"{len(failures)} of its {total} objects failed ({total - len(failures)} done): {text}"
+    first = failures[0][1]
+    return MessageFailed(text, first.kind, any(f.retryable for _, f in failures), seq)

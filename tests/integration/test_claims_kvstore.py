@@ -1,0 +1,147 @@
+"""Object claims (one reader per object across processes) in the KV store, against the splunkd emulator.
+
+Two ObjectClaims with different holders stand for two input processes of one Splunk instance.
+"""
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from harness.splunkd import SplunkdEmulator
+from ta_aws_cloudtrail.checkpoints import COLLECTION, ObjectProgress, ProgressLedger, ProgressStore, progress_key
+from ta_aws_cloudtrail.claims import CLAIMED, DONE, STOPPED, ObjectClaims
+from ta_aws_cloudtrail.settings import SplunkdConnection
+
+NEVER = threading.Event()
+
+
+@pytest.fixture
+def splunkd():
+    with SplunkdEmulator(tls=False) as emulator:
+        yield emulator
+
+
+class Reader:
+    """One process's ledger and claims."""
+
+    def __init__(self, splunkd, holder, **kwargs):
+        conn = SplunkdConnection.from_server_uri(splunkd.server_uri, splunkd.session_key)
+        self.store = ProgressStore(conn)
+        self.store.ensure_collection()
+        self.ledger = ProgressLedger(self.store, logging.getLogger(holder), coalesce_seconds=0.01)
+        self.ledger.start()
+        self.claims = ObjectClaims(self.store, self.ledger, logging.getLogger(holder), holder=holder, **kwargs)
+
+    def claim(self, key="k", version="v1", stop=NEVER):
+        wanted = ObjectProgress(progress_key("b", key), "b", key, version, 0, False, "in")
+        return self.claims.claim(wanted, stop)
+
+    def finish(self, result, records, done):
+        result.progress.records_done = records
+        result.progress.done = done
+        self.claims.release(result.progress)
+        assert self.ledger.wait_saved(self.ledger.report(result.progress, 0), timeout=5)
+
+
+def claim_in_background(reader, **kwargs):
+    pool = ThreadPoolExecutor(1)
+    return pool.submit(reader.claim, **kwargs)
+
+
+def test_the_first_reader_claims_with_one_insert_and_a_second_waits_until_it_is_done(splunkd):
+    a, b = Reader(splunkd, "hostA:1"), Reader(splunkd, "hostB:2", poll_seconds=0.05)
+    first = a.claim()
+    assert first.status == CLAIMED and first.resume_from == 0
+    assert splunkd.count_requests("GET", f"collections/data/{COLLECTION}") == 0  # 201: nobody had progress
+    waiting = claim_in_background(b)
+    time.sleep(0.5)
+    assert not waiting.done()
+    a.finish(first, 120, done=True)
+    assert waiting.result(timeout=5).status == DONE
+
+
+def test_an_unfinished_object_released_by_its_reader_is_resumed_by_the_next(splunkd):
+    a, b = Reader(splunkd, "hostA:1"), Reader(splunkd, "hostB:2", poll_seconds=0.05)
+    first = a.claim()
+    waiting = claim_in_background(b)
+    time.sleep(0.3)
+    a.finish(first, 500, done=False)  # interrupted after 500 records
+    second = waiting.result(timeout=5)
+    assert second.status == CLAIMED and second.resume_from == 500
+    [doc] = [d for d in splunkd.kv_documents(COLLECTION) if "~" not in d["_key"]]
+    assert doc["claim_holder"] == "hostB:2" and doc["claim_expires"] > time.time()
+
+
+def test_a_lapsed_claim_is_taken_over_by_exactly_one_of_several_readers(splunkd):
+    crashed = Reader(splunkd, "hostA:1", lease_seconds=0.5)
+    first = crashed.claim()
+    first.progress.records_done = 300
+    assert crashed.ledger.wait_saved(crashed.ledger.report(first.progress, 300), timeout=5)
+    # three other processes see the claim, which lapses (no renewal: its holder "crashed")
+    readers = [Reader(splunkd, f"host{i}:{i}", poll_seconds=0.05) for i in range(3)]
+    start = threading.Barrier(3)
+
+    def contend(reader):
+        start.wait()
+        return reader.claim(stop=stopper)
+
+    stopper = threading.Event()
+    with ThreadPoolExecutor(3) as pool:
+        futures = [pool.submit(contend, r) for r in readers]
+        time.sleep(2.0)
+        stopper.set()  # the losers are still waiting for the winner: let them go
+        results = [f.result(timeout=5) for f in futures]
+    winners = [r for r in results if r.status == CLAIMED]
+    assert len(winners) == 1 and winners[0].resume_from == 300
+    assert sorted(r.status for r in results) == [CLAIMED, STOPPED, STOPPED]
+
+
+def test_a_claim_of_a_process_gone_from_this_host_lapses_at_once(splunkd):
+    import socket
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_holder = f"{socket.gethostname()}:{int(dead.stdout)}"
+    crashed = Reader(splunkd, dead_holder)  # a lease of a minute, never released
+    assert crashed.claim().status == CLAIMED
+    started = time.monotonic()
+    assert Reader(splunkd, "other:1").claim().status == CLAIMED
+    assert time.monotonic() - started < 2
+
+
+def test_a_done_object_of_another_version_is_claimed_again(splunkd):
+    a, b = Reader(splunkd, "hostA:1"), Reader(splunkd, "hostB:2")
+    a.finish(a.claim(version="v1"), 10, done=True)
+    assert b.claim(version="v1").status == DONE
+    replaced = b.claim(version="v2")
+    assert replaced.status == CLAIMED and replaced.resume_from == 0
+
+
+def test_a_slow_reader_keeps_its_claim_alive(splunkd, monkeypatch):
+    import ta_aws_cloudtrail.claims as claims_module
+
+    monkeypatch.setattr(claims_module, "RENEW_EVERY_SECONDS", 0.1)
+    a = Reader(splunkd, "hostA:1", lease_seconds=1.0)
+    a.claims.start()
+    first = a.claim()
+    b = Reader(splunkd, "hostB:2", poll_seconds=0.05)
+    stopper = threading.Event()
+    waiting = claim_in_background(b, stop=stopper)
+    time.sleep(3.0)  # three leases: without renewal b would have taken the object over
+    assert not waiting.done()
+    stopper.set()
+    assert waiting.result(timeout=5).status == STOPPED
+    a.claims.stop()
+    a.finish(first, 1, done=True)
+
+
+def test_while_the_kv_store_is_down_objects_are_read_unclaimed(splunkd):
+    a = Reader(splunkd, "hostA:1")
+    splunkd.set_kv_outage(503)
+    result = a.claim()
+    assert result.status == CLAIMED and a.ledger.outage
+    splunkd.set_kv_outage(None)
