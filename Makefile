@@ -1,17 +1,28 @@
 # One entry point for building, testing, demonstrating and benchmarking the add-on.
 # Every target creates its own virtualenv (.venv) on first use.
 
-PYTHON ?= python3
+# Building and testing need Python 3.11 to 3.13 (the pinned test tools need 3.11+, ucc-gen 6.6 needs < 3.14);
+# the add-on itself runs on Splunk's own Python (3.9 in Splunk 9.x, 3.13 in 10.x). PYTHON=/path/to/python3.12
+# chooses one; otherwise the first of python3, python3.13, python3.12, python3.11 on PATH that fits is taken.
+SUPPORTED := import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))
+PYTHON ?= $(firstword $(foreach p,python3 python3.13 python3.12 python3.11,$(shell command -v $(p) >/dev/null 2>&1 && $(p) -c '$(SUPPORTED)' 2>/dev/null && echo $(p))))
 VENV := .venv
 ADDON := TA_aws_cloudtrail
-VERSION := $(shell $(PYTHON) -c 'import json; print(json.load(open("globalConfig.json"))["meta"]["version"])')
+VERSION := $(shell python3 -c 'import json; print(json.load(open("globalConfig.json"))["meta"]["version"])' 2>/dev/null)
 PKG := dist/$(ADDON)-$(VERSION).tar.gz
+KILLS ?= 50
 # ucc-gen installs lib/ with the first "python3" on PATH: make that the venv's.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: venv build package appinspect test test-fast lint demo bench clean
+.PHONY: check-python venv build package appinspect test test-fast lint demo bench crash-test clean
+
+check-python:
+	@if [ -z "$(PYTHON)" ] || ! "$(PYTHON)" -c '$(SUPPORTED)' 2>/dev/null; then \
+		echo "Building and testing need Python 3.11 to 3.13; found $$($(or $(PYTHON),python3) --version 2>&1) at $(or $(PYTHON),python3). Install one and run: make PYTHON=/path/to/python3.12 <target>" >&2; \
+		exit 2; fi
 
 $(VENV)/.installed: requirements-dev.txt
+	@$(MAKE) --no-print-directory check-python PYTHON="$(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q "pip==25.3"
 	$(VENV)/bin/python -m pip install -q -r requirements-dev.txt
@@ -21,6 +32,7 @@ venv: $(VENV)/.installed
 
 # --pip-version 25.3: ucc-gen's default pip upgrade (26.x) breaks its splunktaucclib check.
 build: venv
+	@echo "==> build (ucc-gen)"
 	rm -rf output
 	ucc-gen build --source package --config globalConfig.json --ta-version $(VERSION) --pip-version 25.3
 
@@ -34,16 +46,19 @@ appinspect: package
 	python scripts/appinspect_gate.py $(PKG)
 
 lint: venv
+	@echo "==> lint (ruff)"
 	ruff check .
 	ruff format --check .
 
-# The whole suite: lint, build + package, AppInspect gate, unit and integration tests.
+# The whole suite: lint, build + package, then the tests with a line per test file (unit, packaging with the
+# AppInspect gate, integration). About 15 minutes on 2 cores.
 test: lint package
-	python -m pytest -q tests
+	@echo "==> tests: unit, packaging + AppInspect gate, integration (one line per file)"
+	python -m pytest tests
 
-# Unit tests only (no build needed).
+# Unit tests only (no build needed), about 2 minutes.
 test-fast: venv
-	python -m pytest -q tests/unit
+	python -m pytest tests/unit
 
 demo: package
 	python scripts/demo.py
@@ -51,5 +66,9 @@ demo: package
 bench: package
 	python scripts/bench.py
 
+# The kill -9 test with more kills than the suite's (make crash-test KILLS=50: about 7 minutes).
+crash-test: package
+	python scripts/crash_test.py --kills $(KILLS)
+
 clean:
-	rm -rf output dist .pytest_cache
+	rm -rf output dist .pytest_cache .demo

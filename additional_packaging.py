@@ -1,4 +1,5 @@
-"""Post-build clean-up run by ``ucc-gen build`` (UCC calls ``cleanup_output_files``).
+"""Post-build steps run by ``ucc-gen build``: ``cleanup_output_files`` changes the built tree, then
+``additional_packaging`` checks the result, so a package that would fail AppInspect is never produced.
 
 It makes the built add-on pass AppInspect and stay small and pure Python:
 - botocore's client-side monitoring (CSM) would open a UDP socket when enabled; AppInspect fails
@@ -72,8 +73,12 @@ def _drop_group_world_write(root: str) -> None:
     os.chmod(root, 0o755)
 
 
+_built_addon_dirs = {}  # ta_name -> the directory cleanup_output_files cleaned (UCC passes only the name next)
+
+
 def cleanup_output_files(output_path: str, ta_name: str) -> None:
     addon_dir = os.path.join(output_path, ta_name)
+    _built_addon_dirs[ta_name] = addon_dir
     lib_dir = os.path.join(addon_dir, "lib")
     _disable_botocore_csm(lib_dir)
     _trim_botocore_models(lib_dir)
@@ -83,3 +88,27 @@ def cleanup_output_files(output_path: str, ta_name: str) -> None:
         shutil.rmtree(os.path.join(addon_dir, "local"))
     _remove_caches_and_binaries(addon_dir)
     _drop_group_world_write(addon_dir)
+
+
+def additional_packaging(ta_name: str) -> None:
+    """Check what the clean-up promises; raises (and so fails the build) when something slipped through."""
+    addon_dir = _built_addon_dirs[ta_name]
+    problems = []
+    if os.path.isdir(os.path.join(addon_dir, "local")):
+        problems.append("a local/ folder")
+    for dirpath, dirnames, filenames in os.walk(addon_dir):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            if os.lstat(path).st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+                problems.append(f"group- or world-writable {path}")
+            if name == "__pycache__" or name.endswith((".pyc", ".pyo", *COMPILED_SUFFIXES)):
+                problems.append(f"compiled or cached {path}")
+    with open(os.path.join(addon_dir, "lib", "botocore", "session.py"), encoding="utf-8") as f:
+        if "SOCK_DGRAM" in f.read():
+            problems.append("botocore client-side monitoring (UDP) still enabled")
+    models = set(os.listdir(os.path.join(addon_dir, "lib", "botocore", "data")))
+    extra = sorted(m for m in models if os.path.isdir(os.path.join(addon_dir, "lib", "botocore", "data", m)))
+    if set(extra) != BOTOCORE_SERVICES_USED:
+        problems.append(f"botocore models {extra}, expected {sorted(BOTOCORE_SERVICES_USED)}")
+    if problems:
+        raise RuntimeError("the built add-on is not clean: " + "; ".join(problems[:10]))

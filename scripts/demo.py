@@ -12,11 +12,11 @@ import argparse
 import json
 import os
 import random
+import shutil
 import sys
-import tempfile
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [os.path.join(REPO_ROOT, "tests"), os.path.join(REPO_ROOT, "tests", "integration")]
@@ -52,6 +52,7 @@ def build_routes(aws, queue):
 def upload(aws, buckets, topics, objects_per_shape, records_per_object):
     rng = random.Random(7)
     now = datetime.now(timezone.utc)
+    recent = now - timedelta(hours=1)
     real = stratus_records()
     expected = Counter()
     index = 0
@@ -61,12 +62,15 @@ def upload(aws, buckets, topics, objects_per_shape, records_per_object):
             if n == 0:
                 records = real  # real CloudTrail records from public attack simulations
             else:
-                records = make_records(records_per_object, seed=rng.randrange(1 << 30), first_index=index)
+                # generated records of the last hour, so that the metrics' event lag reads like a live trail's
+                records = make_records(
+                    records_per_object, seed=rng.randrange(1 << 30), first_index=index, start_time=recent
+                )
                 index += records_per_object
             info = aws.put_cloudtrail_object(bucket, cloudtrail_key(when=now, rng=rng), records)
             keys.append(info.key)
             expected[shape] += len(records)
-        insight = make_records(3, seed=1, first_index=index)
+        insight = make_records(3, seed=1, first_index=index, start_time=recent)
         index += 3
         keys.append(aws.put_cloudtrail_object(bucket, cloudtrail_key("insight", when=now, rng=rng), insight).key)
         expected[shape] += 3
@@ -87,7 +91,9 @@ def main() -> int:
         print("Build the add-on first: make package", file=sys.stderr)
         return 2
 
-    workdir = tempfile.mkdtemp(prefix="ta-aws-cloudtrail-demo-")
+    # the demo's SPLUNK_HOME (logs) stays for reading until the next run or `make clean`
+    workdir = os.path.join(REPO_ROOT, ".demo")
+    shutil.rmtree(workdir, ignore_errors=True)
     with MotoServer() as moto, SplunkdEmulator(seed(settings={"logging": {"loglevel": "INFO"}})) as splunkd:
         aws = AwsTestEnv(moto)
         queue = aws.create_queue("demo-cloudtrail", visibility_timeout=300)
@@ -128,6 +134,10 @@ def main() -> int:
     metrics = [line for line in running.log_text().splitlines() if "metrics input=" in line and " final " in line]
     if metrics:
         print("input metrics: " + metrics[-1].split("| ", 1)[1])
+        print(
+            "  (event_lag_s: now minus the newest eventTime written, under an hour for the generated records; "
+            "sqs_lag_s: now minus the newest message's send time)"
+        )
     print(
         f"exit code {returncode} after SIGTERM; stream complete: {running.stream_complete}; "
         f"protocol errors: {len(running.protocol_errors)}"
@@ -137,7 +147,7 @@ def main() -> int:
         data = event.data if len(event.data) < 300 else event.data[:300] + "…"
         print(f"  time={event.time} source={event.source}")
         print(f"  sourcetype={event.sourcetype} index={event.index}\n  {data}\n")
-    print(f"logs: {runner.log_dir}")
+    print(f"logs: {os.path.relpath(runner.log_dir, REPO_ROOT)} (kept until the next demo or make clean)")
     ok = (
         returncode == 0
         and running.event_count == total

@@ -133,3 +133,15 @@ def test_bundled_libraries_and_the_package_import_on_splunks_pythons(built_addon
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[0] == version
+
+
+def test_every_field_of_every_tab_and_input_has_help_text(package):
+    """The page definition the UI reads (UCC expands the proxy and logging tabs): no field left to guess at."""
+    _, texts = package
+    config = json.loads(texts["TA_aws_cloudtrail/appserver/static/js/build/globalConfig.json"])
+    forms = [(f"Configuration > {tab['title']}", tab["entity"]) for tab in config["pages"]["configuration"]["tabs"]]
+    forms += [(f"Input {service['title']}", service["entity"]) for service in config["pages"]["inputs"]["services"]]
+    fields = [(form, entity) for form, entities in forms for entity in entities]
+    assert len(fields) > 40
+    missing = [f"{form}: {entity['field']}" for form, entity in fields if len((entity.get("help") or "").strip()) < 15]
+    assert not missing, missing
