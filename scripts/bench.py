@@ -30,7 +30,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [
@@ -39,13 +39,14 @@ sys.path[:0] = [
 ]
 
 import boto3  # noqa: E402
-from environment import input_params, seed  # noqa: E402
+from environment import backfill_params, input_params, seed  # noqa: E402
 
-from harness.aws import AwsTestEnv, cloudtrail_key  # noqa: E402
+from harness.aws import AwsTestEnv, cloudtrail_key, s3_event_body  # noqa: E402
 from harness.cloudtrail_data import make_records, record_json  # noqa: E402
 from harness.modinput import ModularInputRunner  # noqa: E402
 from harness.pythons import python_binary  # noqa: E402
 from harness.splunkd import SplunkdEmulator  # noqa: E402
+from harness.trail_layout import lay_out_trail  # noqa: E402
 
 ADDON = os.path.join(REPO_ROOT, "output", "TA_aws_cloudtrail")
 MIXES = {"typical": 0.02, "stress": 0.15}
@@ -254,6 +255,99 @@ def run_inputs(workdir, moto, splunkd, queue, processes, expected, timeout=900):
     }
 
 
+REGIONS = [
+    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1",
+    "eu-north-1", "ap-south-1", "ap-northeast-1", "ap-northeast-2", "ap-southeast-1", "ap-southeast-2",
+    "ca-central-1", "sa-east-1",
+]  # fmt: skip
+
+
+def kv_calls(splunkd):
+    return sum(splunkd.count_requests(method, "storage/collections/data/") for method in ("GET", "POST", "DELETE"))
+
+
+def small_objects(workdir, aws, moto, splunkd, count, records_per_object=8, backlog=40):
+    """g: a live trail's small objects (~8 records, 16 regions), announced one per message and fed continuously so
+    that the queue's backlog stays small (moto's SQS slows down with the backlog, a live queue's stays short)."""
+    bucket = aws.create_bucket()
+    queue = aws.create_queue(visibility_timeout=300)
+    rng = random.Random(count)
+    now = datetime.now(timezone.utc)
+    bodies = []
+    for number in range(count):
+        records = make_records(records_per_object, seed=number, first_index=number * records_per_object)
+        key = cloudtrail_key(when=now, rng=rng, region=REGIONS[number % len(REGIONS)])
+        bodies.append(s3_event_body([aws.put_cloudtrail_object(bucket, key, records)]))
+    kv_before = kv_calls(splunkd)
+    runner = ModularInputRunner(ADDON, os.path.join(workdir, "small"))
+    counting = CountingInput(runner, "small", input_params(moto, queue, visibility_timeout=300), splunkd)
+
+    def feed():
+        sent = 0
+        while sent < count:
+            if aws.queue_counts(queue).visible >= backlog:
+                time.sleep(0.005)
+                continue
+            batch = bodies[sent : sent + 10]
+            entries = [{"Id": str(i), "MessageBody": body} for i, body in enumerate(batch)]
+            aws.sqs.send_message_batch(QueueUrl=queue.url, Entries=entries)
+            sent += len(batch)
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    expected = count * records_per_object
+    counting.wait_for(expected, timeout=1800)
+    cpu = counting.cpu_seconds() - counting.cpu_at_first
+    elapsed = counting.last_at - counting.first_at
+    kv_used = kv_calls(splunkd) - kv_before
+    counting.stop()
+    return {
+        "objects": count,
+        "records_per_object": records_per_object,
+        "objects_per_s": count / elapsed,
+        "events_per_s": expected / elapsed,
+        "input_cpu_ms_per_object": cpu / count * 1000,
+        "objects_per_input_cpu_s": count / cpu,
+        "kv_calls_per_object": kv_used / count,
+    }
+
+
+def backfill(workdir, aws, moto, splunkd, objects, records_per_object=8):
+    """h: the backfill over a real-trail-like layout (one account, 16 regions, files of ~8 records); peak RSS is
+    sampled while it runs (the process exits at the end of its range)."""
+    logs_per_day = max(1, min(48, objects // (16 * 10)))
+    days = max(1, -(-objects // (16 * logs_per_day)))
+    first = datetime(2026, 1, 1, tzinfo=timezone.utc).date()
+    trail = lay_out_trail(
+        aws, first_day=first, days=days, regions=REGIONS, logs_per_day=logs_per_day,
+        records_per_log=records_per_object, seed=objects,
+    )  # fmt: skip
+    expected = sum(len(r) for r in trail.expected(first, first + timedelta(days=days)).values())
+    files = sum(1 for f in trail.files if f.kind == "log")
+    runner = ModularInputRunner(ADDON, os.path.join(workdir, f"backfill{objects}"), scheme="aws_cloudtrail_s3_backfill")
+    params = backfill_params(moto, trail.bucket, first.isoformat(), (first + timedelta(days=days - 1)).isoformat())
+    counting = CountingInput(runner, f"history{objects}", params, splunkd)
+    peak = 0.0
+    while counting.process.poll() is None:
+        try:
+            peak = max(peak, counting.peak_rss_mib())
+        except OSError:
+            break
+        time.sleep(0.2)
+    if counting.count != expected:
+        raise RuntimeError(f"backfill wrote {counting.count} of {expected} events")
+    elapsed = counting.last_at - counting.first_at
+    return {
+        "objects": files,
+        "records_per_object": records_per_object,
+        "regions": len(REGIONS),
+        "days": days,
+        "objects_per_s": files / elapsed,
+        "events_per_s": expected / elapsed,
+        "peak_rss_mib": peak,
+    }
+
+
 def latency(workdir, aws, moto, splunkd, samples):
     bucket = aws.create_bucket()
     queue = aws.create_queue(visibility_timeout=300)
@@ -293,11 +387,16 @@ def main():
     parser.add_argument("--objects", type=int, default=100, help="objects (x 1,000 records) for b and e")
     parser.add_argument("--big-gib", type=float, default=1.0, help="decompressed size of the object for c")
     parser.add_argument("--latency-samples", type=int, default=30)
+    parser.add_argument("--small-objects", type=int, default=3000, help="objects of ~8 records for g")
+    parser.add_argument("--backfill-objects", type=int, nargs="+", default=[500, 5000], help="backfill sizes for h")
+    parser.add_argument("--only-backfill", action="store_true", help="run h alone and print its figures")
     parser.add_argument("--quick", action="store_true", help="smaller runs, for a smoke test")
+    parser.add_argument("--only-small-objects", action="store_true", help="run g alone and print its figures")
     parser.add_argument("--output", default=os.path.join(REPO_ROOT, "bench-results.json"))
     args = parser.parse_args()
     if args.quick:
-        args.objects, args.big_gib, args.latency_samples = 20, 0.1, 10
+        args.objects, args.big_gib, args.latency_samples, args.small_objects = 20, 0.1, 10, 300
+        args.backfill_objects = [200]
     if not os.path.isfile(os.path.join(ADDON, "bin", "aws_cloudtrail_sqs.py")):
         print("Build the add-on first: make package", file=sys.stderr)
         return 2
@@ -310,6 +409,19 @@ def main():
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
         }
     }
+    if args.only_backfill:
+        with MotoProcess() as moto, SplunkdEmulator(seed(settings={"logging": {"loglevel": "INFO"}})) as splunkd:
+            workdir = tempfile.mkdtemp(prefix="ta-aws-cloudtrail-bench-")
+            runs = [backfill(workdir, AwsTestEnv(moto), moto, splunkd, n) for n in args.backfill_objects]
+        print(json.dumps(runs, indent=2))
+        return 0
+    if args.only_small_objects:
+        with MotoProcess() as moto, SplunkdEmulator(seed(settings={"logging": {"loglevel": "INFO"}})) as splunkd:
+            g = small_objects(
+                tempfile.mkdtemp(prefix="ta-aws-cloudtrail-bench-"), AwsTestEnv(moto), moto, splunkd, args.small_objects
+            )
+        print(json.dumps(g, indent=2))
+        return 0
     print("generating objects ...", flush=True)
     objects = {mix: [make_object_bytes(1000 + n, rate) for n in range(10)] for mix, rate in MIXES.items()}
 
@@ -352,6 +464,10 @@ def main():
         print(f"c: peak RSS {c['peak_rss_mib']:.0f} MiB", flush=True)
 
         results["d_latency"] = latency(workdir, aws, moto, splunkd, args.latency_samples)
+        results["g_small_objects"] = g = small_objects(workdir, aws, moto, splunkd, args.small_objects)
+        print(f"g: {g['objects_per_s']:,.0f} small objects/s", flush=True)
+        results["h_backfill"] = [backfill(workdir, aws, moto, splunkd, n) for n in args.backfill_objects]
+        print(f"h: {results['h_backfill'][-1]['objects_per_s']:,.0f} backfill objects/s", flush=True)
 
     with open(args.output, "w") as f:
         json.dump(results, f, indent=2)
@@ -418,7 +534,30 @@ def print_table(r):
             f"{r['d_latency']['p50_s'] * 1000:.0f} ms / {r['d_latency']['p95_s'] * 1000:.0f} ms",
             "p50 ≤ 1 s",
         ),
+        (
+            "g. small objects ({} x {} records), 1 process".format(
+                r["g_small_objects"]["objects"], r["g_small_objects"]["records_per_object"]
+            ),
+            f"{r['g_small_objects']['objects_per_s']:,.0f} objects/s",
+            "",
+        ),
+        (
+            "   input CPU per object / objects per CPU-s",
+            f"{r['g_small_objects']['input_cpu_ms_per_object']:.2f} ms / "
+            f"{r['g_small_objects']['objects_per_input_cpu_s']:,.0f}",
+            "",
+        ),
+        ("   KV store calls per object", f"{r['g_small_objects']['kv_calls_per_object']:.2f}", ""),
     ]
+    for h in r["h_backfill"]:
+        rows.append(
+            (
+                f"h. backfill, {h['objects']:,} files x {h['records_per_object']} records, {h['regions']} regions",
+                f"{h['objects_per_s']:,.0f} files/s, {h['events_per_s']:,.0f} events/s",
+                "",
+            )
+        )
+        rows.append(("   peak RSS", f"{h['peak_rss_mib']:.0f} MiB", ""))
     print(f"\nmachine: {r['machine']['cpus']} CPUs, {r['machine']['platform']}")
     print(f"{'measure':<46}{'result':>36}  target")
     for label, value, target in rows:

@@ -5,58 +5,28 @@ saved and stream_events() to run it. This module reads the configuration, builds
 """
 
 import os
-import sys
 import threading
 
 import botocore.httpsession
 import import_declare_test  # noqa: F401  (puts the add-on's lib/ first on sys.path)
-from solnlib import log, utils
+from solnlib import log
 from splunklib import modularinput as smi
 
-from ta_aws_cloudtrail.aws import AwsClients, AwsConnectionSettings, describe_aws_error
-from ta_aws_cloudtrail.checkpoints import ProgressLedger, ProgressStore, ProgressStoreError
-from ta_aws_cloudtrail.claims import ObjectClaims
+from ta_aws_cloudtrail.aws import AwsClients, describe_aws_error
 from ta_aws_cloudtrail.events import EventSink
-from ta_aws_cloudtrail.logs import SECRETS, addon_logger
+from ta_aws_cloudtrail.logs import SECRETS
 from ta_aws_cloudtrail.metrics import InputMetrics
+from ta_aws_cloudtrail.runtime import InputContext, connect_aws, progress_stack, run_stanzas
 from ta_aws_cloudtrail.settings import (
     SCHEME,
     ConfigError,
     InputSettings,
     SplunkdConnection,
-    load_account,
-    load_iam_role,
     load_log_level,
-    load_proxy,
     parse_input_settings,
 )
 from ta_aws_cloudtrail.sns_signature import DEFAULT_CERT_HOST_PATTERN, SnsSignatureValidator
 from ta_aws_cloudtrail.sqs_input import CloudTrailSqsInput, QueueFacts, missing_dlq_message, read_queue_facts
-
-
-def _connect(settings: InputSettings, conn: SplunkdConnection):
-    """AWS clients with the input's account, role and proxy, and the proxy URL (for the SNS certificate fetch)."""
-    account = load_account(conn, settings.account)
-    role = load_iam_role(conn, settings.iam_role) if settings.iam_role else None
-    proxy = load_proxy(conn)
-    if proxy is not None:
-        SECRETS.add(proxy.password)
-    proxy_url = proxy.url if proxy is not None else None
-    clients = AwsClients(
-        AwsConnectionSettings(
-            account=account,
-            role=role,
-            region=settings.region,
-            role_session_name=f"splunk-ta-aws-cloudtrail-{settings.name}",
-            sqs_endpoint_url=settings.sqs_endpoint_url,
-            s3_endpoint_url=settings.s3_endpoint_url,
-            sts_endpoint_url=settings.sts_endpoint_url,
-            proxy_url=proxy_url,
-            ca_bundle=settings.ca_bundle,
-            max_pool_connections=settings.max_in_flight + 4,
-        )
-    )
-    return clients, proxy_url
 
 
 def _check_queue(settings: InputSettings, clients: AwsClients) -> QueueFacts:
@@ -73,7 +43,7 @@ def validate_input(definition: smi.ValidationDefinition) -> None:
     stanza = f"{SCHEME}://{definition.metadata['name']}"
     try:
         settings = parse_input_settings(stanza, definition.parameters)
-        clients, _ = _connect(settings, conn)
+        clients, _ = connect_aws(conn, settings, sqs_endpoint_url=settings.sqs_endpoint_url)
         _check_queue(settings, clients)
     except ConfigError as exc:
         raise ValueError(str(exc)) from None
@@ -83,24 +53,15 @@ def validate_input(definition: smi.ValidationDefinition) -> None:
 
 
 def stream_events(inputs: smi.InputDefinition, event_writer: smi.EventWriter) -> None:
-    # splunkd reads events as UTF-8 XML, whatever the locale it started us with
-    if (getattr(sys.stdout, "encoding", "") or "").lower().replace("-", "") != "utf8":
-        sys.stdout.reconfigure(encoding="utf-8")
-    for stanza, params in inputs.inputs.items():  # one stanza per process (use_single_instance = false)
-        _run_input(stanza, params, inputs.metadata, event_writer)
+    run_stanzas(inputs, lambda context, params: _run_input(context, params, event_writer))
 
 
-def _run_input(stanza: str, params: dict, metadata: dict, event_writer: smi.EventWriter) -> None:
-    conn = SplunkdConnection.from_server_uri(metadata["server_uri"], metadata["session_key"])
-    SECRETS.add(conn.session_key)
-    name = stanza.split("://", 1)[-1]
-    logger = addon_logger(name)
-    stop = threading.Event()
-    utils.handle_teardown_signals(lambda signum, frame: stop.set())
+def _run_input(context: InputContext, params: dict, event_writer: smi.EventWriter) -> None:
+    stanza, conn, logger, stop = context.stanza, context.conn, context.logger, context.stop
     try:
         logger.setLevel(load_log_level(conn))
         settings = parse_input_settings(stanza, params)
-        clients, proxy_url = _connect(settings, conn)
+        clients, proxy_url = connect_aws(conn, settings, sqs_endpoint_url=settings.sqs_endpoint_url)
         facts = _wait_for_queue(settings, clients, logger, stop)
     except ConfigError as exc:
         logger.error("Input %s cannot start: %s", stanza, exc)
@@ -109,12 +70,7 @@ def _run_input(stanza: str, params: dict, metadata: dict, event_writer: smi.Even
     if facts is None:  # stopped while waiting
         return
 
-    store = ProgressStore(conn)
-    try:
-        store.ensure_collection()
-    except ProgressStoreError as exc:
-        logger.warning("%s; continuing without duplicate suppression until the KV store answers", exc)
-    ledger = ProgressLedger(store, logger)
+    stack = progress_stack(conn, logger)
     metrics = InputMetrics(logger, stanza, settings.index, settings.account)
     validator = None
     if settings.sns_signature_validation:
@@ -125,18 +81,24 @@ def _run_input(stanza: str, params: dict, metadata: dict, event_writer: smi.Even
             # the same trust store boto3 uses; Splunk's Python may have no system store
             ca_bundle=settings.ca_bundle or botocore.httpsession.get_cert_path(True),
         )
-    claims = ObjectClaims(store, ledger, logger)
     pipeline = CloudTrailSqsInput(
-        settings, clients, ledger, claims, EventSink(event_writer), metrics, logger, facts, sns_validator=validator
+        settings,
+        clients,
+        stack.ledger,
+        stack.claims,
+        EventSink(event_writer),
+        metrics,
+        logger,
+        facts,
+        sns_validator=validator,
     )
     log.modular_input_start(logger, stanza)
-    ledger.start()
-    claims.start()
+    stack.start()
     metrics.start()
     try:
         pipeline.run(stop)
     finally:
-        claims.stop()
+        stack.claims.stop()
         metrics.stop()
         log.modular_input_end(logger, stanza)
 

@@ -41,7 +41,12 @@ def runner(built_addon, tmp_path) -> ModularInputRunner:
 
 
 @pytest.fixture
-def start_input(runner, splunkd):
+def backfill_runner(built_addon, tmp_path) -> ModularInputRunner:
+    """The backfill input's script, with the same SPLUNK_HOME (and log folder) as `runner`."""
+    return ModularInputRunner(built_addon, str(tmp_path / "splunk-home"), scheme="aws_cloudtrail_s3_backfill")
+
+
+def _starter(runner: ModularInputRunner, splunkd: SplunkdEmulator):
     """Start the built input; every run is recorded for the secret scan and stopped at the end of the test."""
     started: List[RunningInput] = []
 
@@ -55,3 +60,13 @@ def start_input(runner, splunkd):
     for running in started:
         if running.returncode is None:
             running.kill()
+
+
+@pytest.fixture
+def start_input(runner, splunkd):
+    yield from _starter(runner, splunkd)
+
+
+@pytest.fixture
+def start_backfill(backfill_runner, splunkd):
+    yield from _starter(backfill_runner, splunkd)

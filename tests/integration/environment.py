@@ -84,3 +84,19 @@ def input_params(moto: MotoServer, queue: QueueInfo, **overrides) -> dict:
     }
     params.update({k: str(v) for k, v in overrides.items()})
     return params
+
+
+def backfill_params(moto: MotoServer, bucket: str, start_date: str, end_date: str = "", **overrides) -> dict:
+    """A backfill stanza reading `bucket` from moto."""
+    params = {
+        "account": "acct",
+        "bucket_name": bucket,
+        "start_date": start_date,
+        "end_date": end_date,
+        "region": moto.region,
+        "s3_endpoint_url": moto.endpoint_url,
+        "sts_endpoint_url": moto.endpoint_url,
+        "index": "main",
+    }
+    params.update({k: str(v) for k, v in overrides.items()})
+    return params

@@ -8,10 +8,10 @@ import pytest
 from harness.splunkd import SplunkdEmulator
 from ta_aws_cloudtrail.checkpoints import (
     COLLECTION,
+    KvStoreError,
     ObjectProgress,
     ProgressLedger,
     ProgressStore,
-    ProgressStoreError,
     progress_key,
 )
 from ta_aws_cloudtrail.settings import SplunkdConnection
@@ -77,7 +77,7 @@ def test_outage_is_reported_without_the_session_key(splunkd):
     store = ProgressStore(connection(splunkd))
     store.ensure_collection()
     splunkd.set_kv_outage(503)
-    with pytest.raises(ProgressStoreError) as err:
+    with pytest.raises(KvStoreError) as err:
         store.save([progress("k", 1, True)])
     assert "503" in str(err.value) and splunkd.session_key not in str(err.value)
     splunkd.set_kv_outage(None)

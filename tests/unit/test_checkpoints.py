@@ -8,7 +8,7 @@ import logging
 import threading
 import time
 
-from ta_aws_cloudtrail.checkpoints import ObjectProgress, ProgressLedger, ProgressStoreError, progress_key
+from ta_aws_cloudtrail.checkpoints import KvStoreError, ObjectProgress, ProgressLedger, progress_key
 
 
 class MemoryStore:
@@ -22,14 +22,14 @@ class MemoryStore:
 
     def fetch(self, key_ids):
         if self.fail:
-            raise ProgressStoreError("KV store lookup failed: HTTP 503")
+            raise KvStoreError("KV store lookup failed: HTTP 503")
         self.fetches.append(list(key_ids))
         return {k: ObjectProgress.from_document(self.docs[k]) for k in key_ids if k in self.docs}
 
     def save(self, progress):
         self.gate.wait(5)
         if self.fail:
-            raise ProgressStoreError("KV store save failed: HTTP 503")
+            raise KvStoreError("KV store save failed: HTTP 503")
         self.saves.append([p.key_id for p in progress])
         for p in progress:
             self.docs[p.key_id] = p.document()

@@ -160,3 +160,8 @@ def test_splunkd_connection_from_server_uri_hides_the_key():
     assert "session-key-value" not in repr(conn)
     with pytest.raises(ConfigError):
         SplunkdConnection.from_server_uri("127.0.0.1:8089", "k")
+
+
+def test_a_relative_ca_bundle_path_is_refused_with_where_it_is_read():
+    with pytest.raises(ConfigError, match="must be an absolute path on the host running the input"):
+        stanza(ca_bundle="certs/ca.pem")

@@ -275,6 +275,12 @@ def describe_aws_error(exc: BaseException, doing: str, resource: str = "") -> Tu
                 f"{doing}{target} failed: KMS access denied; allow kms:Decrypt on {key_text}{principal} "
                 "(the log files are encrypted with SSE-KMS)"
             )
+        elif doing.startswith("listing"):
+            bucket, _, prefix = (resource[len("s3://") :] if resource.startswith("s3://") else resource).partition("/")
+            message = (
+                f"{doing}{target} failed: access denied (AccessDenied); allow s3:ListBucket on "
+                f'arn:aws:s3:::{bucket} (with the condition "s3:prefix" like "{prefix}*"){principal}'
+            )
         elif doing.startswith("reading"):
             bucket_key = resource[len("s3://") :] if resource.startswith("s3://") else resource
             message = (

@@ -12,16 +12,14 @@ warning per outage, progress is kept in memory and saved when the KV store is ba
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import ssl
 import threading
 import time
 from dataclasses import asdict, dataclass, replace
 from typing import Dict, List, Optional, Tuple
 
-from .logs import redact
-from .settings import ADDON_NAME, SplunkdConnection
+from .kvstore import KvCollection, KvStoreError
+from .settings import SplunkdConnection
 
 COLLECTION = "ta_aws_cloudtrail_progress"
 FIELDS = {
@@ -37,8 +35,6 @@ FIELDS = {
     "claim_expires": "number",
 }
 ACCELERATED_FIELDS = {"input_updated": {"input": 1, "updated": 1}}
-# splunkd's default limits.conf [kvstore] max_documents_per_batch_save
-MAX_BATCH_SAVE = 1000
 # objects whose saved progress the ledger remembers (another message for one of them needs no KV call)
 RECENT_OBJECTS = 4096
 
@@ -47,25 +43,6 @@ def progress_key(bucket: str, key: str) -> str:
     """KV _key of one object (bucket and key can be long and use any character)."""
     digest = hashlib.sha256(f"{bucket}\0{key}".encode("utf-8", "surrogatepass")).hexdigest()
     return digest[:40]
-
-
-_splunkd_tls: Optional[ssl.SSLContext] = None
-
-
-def _splunkd_tls_context() -> ssl.SSLContext:
-    """One TLS context for every KV store call.
-
-    splunklib's default handler builds a context per connection, loading the system CA store each time
-    (~27 ms of CPU). splunkd's management port usually has its own self-signed certificate, which splunklib
-    and solnlib do not verify either; the connection is local to the Splunk host.
-    """
-    global _splunkd_tls
-    if _splunkd_tls is None:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        _splunkd_tls = context
-    return _splunkd_tls
 
 
 @dataclass
@@ -105,115 +82,35 @@ class ObjectProgress:
         )
 
 
-class ProgressStoreError(Exception):
-    """The KV store could not be reached or refused the call (message redacted)."""
+class ProgressStore(KvCollection):
+    """The progress documents (solnlib's checkpointer stores one opaque string per key: no queries, no retention
+    purge, no deletion by input, no insert-if-absent)."""
 
-
-class ProgressStore:
-    """KV store access with splunklib (solnlib's checkpointer stores one opaque string per key: no queries,
-    no retention purge, no deletion by input)."""
+    FIELDS = FIELDS
+    ACCELERATED_FIELDS = ACCELERATED_FIELDS
 
     def __init__(self, conn: SplunkdConnection, collection: str = COLLECTION) -> None:
-        self._conn = conn
-        self._collection = collection
-        self._local = threading.local()
-
-    def _service(self):
-        from splunklib import binding, client
-
-        return client.Service(
-            scheme=self._conn.scheme,
-            host=self._conn.host,
-            port=self._conn.port,
-            token=self._conn.session_key,
-            owner="nobody",
-            app=ADDON_NAME,
-            # verify=True only selects splunklib's branch that uses the given context
-            handler=binding.handler(verify=True, context=_splunkd_tls_context(), timeout=60),
-        )
-
-    def _data(self):
-        data = getattr(self._local, "data", None)
-        if data is None:
-            data = self._service().kvstore[self._collection].data
-            self._local.data = data
-        return data
-
-    def _call(self, what: str, func, *args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except Exception as exc:  # splunklib raises HTTPError, socket and SSL errors alike
-            self._local.data = None
-            raise ProgressStoreError(f"KV store {what} failed: {_describe(exc)}") from None
-
-    def ensure_collection(self) -> None:
-        """Create the collection if default/collections.conf has not (e.g. KV store was down at install)."""
-        from splunklib.binding import HTTPError
-
-        def ensure() -> None:
-            kvstore = self._service().kvstore
-            try:
-                kvstore.get(name=self._collection)
-            except HTTPError as exc:
-                if exc.status != 404:
-                    raise
-                try:
-                    kvstore.create(self._collection, fields=FIELDS, accelerated_fields=ACCELERATED_FIELDS)
-                except HTTPError as create_exc:
-                    if create_exc.status != 409:  # another input created it meanwhile
-                        raise
-
-        self._call("collection check", ensure)
+        super().__init__(conn, collection)
 
     def fetch(self, key_ids: List[str]) -> Dict[str, ObjectProgress]:
         """Saved progress of these objects (absent keys: none saved), in one query."""
         if not key_ids:
             return {}
         query = {"_key": key_ids[0]} if len(key_ids) == 1 else {"$or": [{"_key": k} for k in key_ids]}
-        docs = self._call("lookup", lambda: self._data().query(query=json.dumps(query)))
-        return {str(doc["_key"]): ObjectProgress.from_document(doc) for doc in docs}
+        return {str(doc["_key"]): ObjectProgress.from_document(doc) for doc in self.query(query)}
 
     def get(self, key_id: str) -> Optional[ObjectProgress]:
         """The saved progress of one object, read now (None: no document)."""
         return self.fetch([key_id]).get(key_id)
 
-    def insert(self, document: dict) -> bool:
-        """Create a document unless one with its _key exists (False then): the KV store's one atomic test."""
-        from splunklib.binding import HTTPError
-
-        def insert() -> bool:
-            try:
-                self._data().insert(json.dumps(document))
-            except HTTPError as exc:
-                if exc.status == 409:
-                    return False
-                raise
-            return True
-
-        return self._call("insert", insert)
-
-    def put(self, document: dict) -> None:
-        """Create or replace one document."""
-        self._call("update", lambda: self._data().update(document["_key"], json.dumps(document)))
-
     def save(self, progress: List[ObjectProgress]) -> None:
-        docs = [p.document() for p in progress]
-        for start in range(0, len(docs), MAX_BATCH_SAVE):
-            chunk = docs[start : start + MAX_BATCH_SAVE]
-            self._call("save", lambda c=chunk: self._data().batch_save(*c))
+        self.batch_save([p.document() for p in progress])
 
     def purge(self, input_name: str, older_than: float) -> None:
-        query = json.dumps({"$and": [{"input": input_name}, {"updated": {"$lt": older_than}}]})
-        self._call("retention purge", lambda: self._data().delete(query=query))
+        self.delete({"$and": [{"input": input_name}, {"updated": {"$lt": older_than}}]})
 
     def delete_input(self, input_name: str) -> None:
-        self._call("delete", lambda: self._data().delete(query=json.dumps({"input": input_name})))
-
-
-def _describe(exc: BaseException) -> str:
-    status = getattr(exc, "status", None)
-    text = f"HTTP {status}" if status else f"{type(exc).__name__}: {exc}"
-    return redact(text)[:300]
+        self.delete({"input": input_name})
 
 
 class ProgressLedger:
@@ -260,7 +157,7 @@ class ProgressLedger:
             return
         try:
             found = self._store.fetch(key_ids)
-        except ProgressStoreError as exc:
+        except KvStoreError as exc:
             self._enter_outage(str(exc))
             return
         with self._cond:
@@ -293,7 +190,7 @@ class ProgressLedger:
             return None
         try:
             return self._store.fetch([key_id]).get(key_id)
-        except ProgressStoreError as exc:
+        except KvStoreError as exc:
             self._enter_outage(str(exc))
             return None
 
@@ -335,7 +232,7 @@ class ProgressLedger:
             return True
 
     def purge(self, input_name: str, older_than: float) -> None:
-        """Delete this input's progress older than `older_than` (retention); raises ProgressStoreError."""
+        """Delete this input's progress older than `older_than` (retention); raises KvStoreError."""
         self._store.purge(input_name, older_than)
 
     @property
@@ -361,7 +258,7 @@ class ProgressLedger:
                 self._store.save([p for p, _ in snapshot[0]])
                 self.saves += 1
                 return True
-            except ProgressStoreError as exc:
+            except KvStoreError as exc:
                 self._logger.warning(
                     "At shutdown the progress of %d objects could not be saved (%s): their records written "
                     "since the last save may be indexed again when their messages are redelivered",
@@ -396,7 +293,7 @@ class ProgressLedger:
             items, seq = snapshot
             try:
                 self._store.save([p for p, _ in items])
-            except ProgressStoreError as exc:
+            except KvStoreError as exc:
                 self._restore(items)
                 self._enter_outage(str(exc))
                 with self._cond:

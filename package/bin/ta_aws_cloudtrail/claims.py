@@ -30,7 +30,7 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Dict, Optional
 
-from .checkpoints import ObjectProgress, ProgressLedger, ProgressStore, ProgressStoreError
+from .checkpoints import KvStoreError, ObjectProgress, ProgressLedger, ProgressStore
 
 LEASE_SECONDS = 60.0
 RENEW_EVERY_SECONDS = 5.0
@@ -162,7 +162,7 @@ class ObjectClaims:
                     )
                 if stop.wait(self._poll):
                     return ClaimResult(STOPPED)
-        except ProgressStoreError as exc:
+        except KvStoreError as exc:
             self._ledger.store_failed(str(exc))
             return ClaimResult(CLAIMED, progress, mine.records_done if mine else 0, waited_for)
 

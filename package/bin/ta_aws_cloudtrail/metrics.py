@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional
 
 COUNTERS = (
     "messages_received",
@@ -26,6 +26,7 @@ COUNTERS = (
     "objects_rejected",
     "objects_failed",
     "objects_waited",
+    "objects_missing",
     "records_written",
     "records_filtered",
     "records_invalid",
@@ -44,12 +45,14 @@ class InputMetrics:
         index: Optional[str],
         account: Optional[str],
         interval: float = 60.0,
+        progress: Optional[Callable[[], Dict[str, object]]] = None,
     ) -> None:
         self._logger = logger
         self._stanza = stanza
         self._index = index or "default"
         self._account = account
         self._interval = interval
+        self._progress = progress  # an input's own fields for the line (the backfill's days done, ETA, ...)
         self._lock = threading.Lock()
         self._period: Counter = Counter()
         self._total: Counter = Counter()
@@ -118,6 +121,8 @@ class InputMetrics:
             by_sourcetype = dict(self._events_by_sourcetype)
             self._events_by_sourcetype.clear()
             self._period.clear()
+        if self._progress is not None:
+            fields += [f"{name}={value}" for name, value in self._progress().items()]
         scope = f"final uptime_s={now - self._started:.0f}" if final else f"interval_s={self._interval:.0f}"
         self._logger.info("metrics input=%s %s %s", self._stanza, scope, " ".join(fields))
         from solnlib import log

@@ -9,11 +9,13 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Dict, FrozenSet, List, Mapping, Optional
+from datetime import date, datetime, timezone
+from typing import Any, Dict, FrozenSet, List, Mapping, Optional
 from urllib.parse import quote, urlsplit
 
 ADDON_NAME = "TA_aws_cloudtrail"
 SCHEME = "aws_cloudtrail_sqs"
+BACKFILL_SCHEME = "aws_cloudtrail_s3_backfill"
 ACCOUNT_CONF = "ta_aws_cloudtrail_account"
 IAM_ROLE_CONF = "ta_aws_cloudtrail_iam_role"
 SETTINGS_CONF = "ta_aws_cloudtrail_settings"
@@ -28,6 +30,8 @@ _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,62}$")
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _EVENT_SOURCE = re.compile(r"^[\w.-]+$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_KEY_PREFIX = re.compile(r"^[^\x00-\x1f]{0,900}$")
 # sqs.us-east-1.amazonaws.com, sqs-fips.us-gov-west-1.amazonaws.com, sqs.cn-north-1.amazonaws.com.cn,
 # us-east-1.queue.amazonaws.com (legacy), vpce-0abc-xyz.sqs.us-east-1.vpce.amazonaws.com
 _REGION_IN_SQS_HOST = re.compile(
@@ -221,13 +225,38 @@ def parse_input_settings(stanza: str, params: Mapping[str, object]) -> InputSett
     elif not _REGION.match(region):
         problems.items.append(f"Region (region) must look like us-east-1, got {region!r}")
 
+    buckets = _csv(_text(params, "allowed_buckets"))
+    bad_buckets = [b for b in buckets if not _BUCKET.match(b)]
+    if bad_buckets:
+        problems.items.append(f"Allowed buckets (allowed_buckets) has invalid bucket names: {', '.join(bad_buckets)}")
+
+    settings = InputSettings(
+        name=name,
+        stanza=stanza,
+        queue_url=queue_url,
+        region=region or "",
+        batch_size=problems.integer(params, "sqs_batch_size", "SQS batch size", 1, 10, 10),
+        visibility_timeout=problems.integer(params, "visibility_timeout", "Visibility timeout", 30, 43200, 300),
+        max_receive_count=problems.integer(params, "max_receive_count", "Max receive count", 1, 1000, 5),
+        require_dlq=_flag(params, "require_dlq", True),
+        allowed_buckets=frozenset(buckets),
+        sns_signature_validation=_flag(params, "sns_signature_validation", True),
+        sqs_endpoint_url=problems.url(params, "sqs_endpoint_url", "SQS endpoint URL"),
+        **_object_path_fields(params, problems, account),
+    )
+    if problems.items:
+        raise ConfigError(f"Input {name!r} is misconfigured: " + "; ".join(problems.items))
+    return settings
+
+
+def _object_path_fields(params: Mapping[str, object], problems: _Problems, account: Optional[str]) -> Dict[str, Any]:
+    """The settings every input that reads S3 objects has: credentials, destination, filters, limits."""
     exclude_event_names = _text(params, "exclude_event_names")
     if exclude_event_names:
         try:
             re.compile(exclude_event_names)
         except re.error as exc:
             problems.items.append(f"Exclude event names (exclude_event_names) is not a valid regular expression: {exc}")
-
     event_sources = {}
     for key, label in (
         ("include_event_sources", "Include event sources"),
@@ -238,62 +267,164 @@ def parse_input_settings(stanza: str, params: Mapping[str, object]) -> InputSett
         if bad:
             problems.items.append(f"{label} ({key}) has invalid values: {', '.join(bad)}")
         event_sources[key] = frozenset(values)
-
-    buckets = _csv(_text(params, "allowed_buckets"))
-    bad_buckets = [b for b in buckets if not _BUCKET.match(b)]
-    if bad_buckets:
-        problems.items.append(f"Allowed buckets (allowed_buckets) has invalid bucket names: {', '.join(bad_buckets)}")
-    accounts = _csv(_text(params, "allowed_accounts"))
-    bad_accounts = [a for a in accounts if not _ACCOUNT_ID.match(a)]
-    if bad_accounts:
-        problems.items.append(f"Allowed account IDs (allowed_accounts) must be 12-digit IDs: {', '.join(bad_accounts)}")
-
-    sourcetype = _text(params, "sourcetype") or "aws:cloudtrail"
+    accounts = _account_ids(params, "allowed_accounts", "Allowed account IDs", problems)
     index = _text(params, "index")
     host = _text(params, "host")
-
-    settings = InputSettings(
-        name=name,
-        stanza=stanza,
-        account=account or "",
-        iam_role=_text(params, "aws_iam_role"),
-        queue_url=queue_url,
-        region=region or "",
-        index=None if index in (None, "default") else index,
-        host=None if host is None or host.startswith("$") else host,
-        sourcetype=sourcetype,
-        batch_size=problems.integer(params, "sqs_batch_size", "SQS batch size", 1, 10, 10),
-        max_in_flight=problems.integer(params, "max_objects_in_flight", "Max objects in flight", 1, 64, 8),
-        visibility_timeout=problems.integer(params, "visibility_timeout", "Visibility timeout", 30, 43200, 300),
-        max_receive_count=problems.integer(params, "max_receive_count", "Max receive count", 1, 1000, 5),
-        require_dlq=_flag(params, "require_dlq", True),
-        exclude_event_names=exclude_event_names,
-        exclude_read_only=_flag(params, "exclude_read_only", False),
-        include_event_sources=event_sources["include_event_sources"],
-        exclude_event_sources=event_sources["exclude_event_sources"],
-        allowed_buckets=frozenset(buckets),
-        allowed_accounts=frozenset(accounts),
-        sns_signature_validation=_flag(params, "sns_signature_validation", True),
-        ingest_digest_files=_flag(params, "ingest_digest_files", False),
-        sqs_endpoint_url=problems.url(params, "sqs_endpoint_url", "SQS endpoint URL"),
-        s3_endpoint_url=problems.url(params, "s3_endpoint_url", "S3 endpoint URL"),
-        sts_endpoint_url=problems.url(params, "sts_endpoint_url", "STS endpoint URL"),
-        ca_bundle=_text(params, "ca_bundle"),
-        max_decompressed_bytes=problems.integer(params, "max_decompressed_mb", "Max object size (MB)", 1, 65536, 4096)
+    ca_bundle = _text(params, "ca_bundle")
+    if ca_bundle is not None and not os.path.isabs(ca_bundle):
+        # splunkd starts inputs in a working directory of its own: a relative path would mean nothing stable
+        problems.items.append(
+            f"CA bundle (ca_bundle) {ca_bundle!r} must be an absolute path on the host running the input"
+        )
+    elif ca_bundle is not None and not os.path.isfile(ca_bundle):
+        problems.items.append(f"CA bundle (ca_bundle) {ca_bundle!r} is not a readable file")
+    return {
+        "account": account or "",
+        "iam_role": _text(params, "aws_iam_role"),
+        "index": None if index in (None, "default") else index,
+        "host": None if host is None or host.startswith("$") else host,
+        "sourcetype": _text(params, "sourcetype") or "aws:cloudtrail",
+        "max_in_flight": problems.integer(params, "max_objects_in_flight", "Max objects in flight", 1, 64, 8),
+        "exclude_event_names": exclude_event_names,
+        "exclude_read_only": _flag(params, "exclude_read_only", False),
+        "include_event_sources": event_sources["include_event_sources"],
+        "exclude_event_sources": event_sources["exclude_event_sources"],
+        "allowed_accounts": frozenset(accounts),
+        "ingest_digest_files": _flag(params, "ingest_digest_files", False),
+        "s3_endpoint_url": problems.url(params, "s3_endpoint_url", "S3 endpoint URL"),
+        "sts_endpoint_url": problems.url(params, "sts_endpoint_url", "STS endpoint URL"),
+        "ca_bundle": ca_bundle,
+        "max_decompressed_bytes": problems.integer(
+            params, "max_decompressed_mb", "Max object size (MB)", 1, 65536, 4096
+        )
         * 1024
         * 1024,
-        checkpoint_retention_days=problems.integer(
+        "checkpoint_retention_days": problems.integer(
             params, "checkpoint_retention_days", "Checkpoint retention (days)", 1, 3650, 14
         ),
+    }
+
+
+def _account_ids(params: Mapping[str, object], key: str, label: str, problems: _Problems) -> List[str]:
+    accounts = _csv(_text(params, key))
+    bad = [a for a in accounts if not _ACCOUNT_ID.match(a)]
+    if bad:
+        problems.items.append(f"{label} ({key}) must be 12-digit IDs: {', '.join(bad)}")
+    return accounts
+
+
+def _date(params: Mapping[str, object], key: str, label: str, problems: _Problems) -> Optional[date]:
+    value = _text(params, key)
+    if value is None:
+        return None
+    try:
+        if not _DATE.match(value):
+            raise ValueError
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        problems.items.append(f"{label} ({key}) must be a date YYYY-MM-DD (UTC), got {value!r}")
+        return None
+
+
+@dataclass(frozen=True)
+class BackfillSettings:
+    """One aws_cloudtrail_s3_backfill stanza, validated."""
+
+    name: str
+    stanza: str
+    account: str
+    iam_role: Optional[str]
+    region: str
+    bucket: str
+    key_prefix: str  # "" or ends with "/"
+    account_ids: FrozenSet[str]  # empty: every account found under AWSLogs/
+    regions: FrozenSet[str]  # empty: every region found
+    start_date: date
+    end_date: Optional[date]  # None: today, whenever that is
+    index: Optional[str]
+    host: Optional[str]
+    sourcetype: str
+    max_in_flight: int
+    exclude_event_names: Optional[str]
+    exclude_read_only: bool
+    include_event_sources: FrozenSet[str]
+    exclude_event_sources: FrozenSet[str]
+    allowed_accounts: FrozenSet[str]
+    ingest_digest_files: bool
+    s3_endpoint_url: Optional[str]
+    sts_endpoint_url: Optional[str]
+    ca_bundle: Optional[str]
+    max_decompressed_bytes: int
+    checkpoint_retention_days: int
+    allowed_buckets: FrozenSet[str] = frozenset()  # the bucket is the input's own
+
+    def last_day(self, today: Optional[date] = None) -> date:
+        return self.end_date or today or datetime.now(timezone.utc).date()
+
+    @property
+    def range_id(self) -> str:
+        """What the saved cursor belongs to: a change to any of it starts the backfill over."""
+        end = self.end_date.isoformat() if self.end_date else "today"
+        return "|".join(
+            [
+                self.bucket,
+                self.key_prefix,
+                ",".join(sorted(self.account_ids)),
+                ",".join(sorted(self.regions)),
+                self.start_date.isoformat(),
+                end,
+                "digests" if self.ingest_digest_files else "",
+            ]
+        )
+
+
+def parse_backfill_settings(stanza: str, params: Mapping[str, object]) -> BackfillSettings:
+    """Validate one backfill stanza ("aws_cloudtrail_s3_backfill://name" and its parameters)."""
+    problems = _Problems()
+    name = stanza.split("://", 1)[1] if "://" in stanza else stanza
+    account = _text(params, "account")
+    if not account:
+        problems.items.append("AWS account (account) is required: choose one from Configuration > AWS Accounts")
+    bucket = _text(params, "bucket_name") or ""
+    if not _BUCKET.match(bucket):
+        problems.items.append(f"Bucket (bucket_name) must be an S3 bucket name, got {bucket!r}")
+    key_prefix = (_text(params, "key_prefix") or "").strip("/")
+    if not _KEY_PREFIX.match(key_prefix) or "AWSLogs" in key_prefix.split("/"):
+        problems.items.append(
+            "Key prefix (key_prefix) is the trail's prefix before AWSLogs/ (for example cloudtrail), "
+            f"got {key_prefix!r}"
+        )
+    regions = _csv(_text(params, "regions"))
+    bad_regions = [r for r in regions if not _REGION.match(r)]
+    if bad_regions:
+        problems.items.append(f"Regions (regions) must look like us-east-1: {', '.join(bad_regions)}")
+    region = _text(params, "region") or "us-east-1"
+    if not _REGION.match(region):
+        problems.items.append(f"Bucket region (region) must look like us-east-1, got {region!r}")
+    start = _date(params, "start_date", "Start date", problems)
+    if start is None and _text(params, "start_date") is None:
+        problems.items.append("Start date (start_date) is required, for example 2026-01-01 (UTC)")
+    end = _date(params, "end_date", "End date", problems)
+    if start is not None and end is not None and end < start:
+        problems.items.append(f"End date (end_date) {end.isoformat()} is before the start date {start.isoformat()}")
+    today = datetime.now(timezone.utc).date()
+    if start is not None and start > today:
+        problems.items.append(f"Start date (start_date) {start.isoformat()} is in the future (UTC today: {today})")
+    settings = BackfillSettings(
+        name=name,
+        stanza=stanza,
+        region=region,
+        bucket=bucket,
+        key_prefix=key_prefix + "/" if key_prefix else "",
+        account_ids=frozenset(_account_ids(params, "account_ids", "Account IDs", problems)),
+        regions=frozenset(regions),
+        start_date=start or today,
+        end_date=end,
+        **_object_path_fields(params, problems, account),
     )
-    if settings.ca_bundle is not None and not os.path.isfile(settings.ca_bundle):
-        problems.items.append(f"CA bundle (ca_bundle) {settings.ca_bundle!r} is not a readable file")
     if problems.items:
         raise ConfigError(f"Input {name!r} is misconfigured: " + "; ".join(problems.items))
     return settings
-
-
-# --- configuration stored in splunkd (through solnlib) ---
 
 
 def _conf_manager(conn: SplunkdConnection, conf_name: str):
