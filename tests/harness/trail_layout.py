@@ -64,7 +64,8 @@ def lay_out_trail(
             for region in regions:
                 kinds = ["log"] * logs_per_day + (["insight"] if insight_every and offset % insight_every == 0 else [])
                 for number, kind in enumerate(kinds):
-                    when = datetime(day.year, day.month, day.day, 1 + number, 5 * number, tzinfo=timezone.utc)
+                    # CloudTrail delivers a file about every 5 minutes per region
+                    when = datetime(day.year, day.month, day.day, tzinfo=timezone.utc) + timedelta(minutes=5 * number)
                     records = make_records(
                         records_per_log,
                         seed=rng.randrange(1 << 30),

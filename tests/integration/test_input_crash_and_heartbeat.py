@@ -6,12 +6,13 @@ import time
 from collections import Counter
 from datetime import datetime, timezone
 
-from environment import input_params
+from environment import ARTIFACTS, input_params, seed
 from expectations import assert_exact_events
 
 from harness.aws import cloudtrail_key
 from harness.cloudtrail_data import make_records
 from harness.proxies import FaultInjectingProxy, Rule, target_is
+from harness.splunkd import SplunkdEmulator
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 
@@ -91,3 +92,37 @@ def test_an_object_slower_than_the_visibility_timeout_is_not_delivered_twice(mot
     assert_exact_events(reader.events, {obj.source: records})
     assert proxy.count(target_is("ChangeMessageVisibilityBatch")) >= 2
     assert aws.queue_counts(queue).visible == 0 and aws.queue_counts(queue.dlq).visible == 0
+
+
+def test_two_forwarders_on_one_queue_after_a_kill_lose_nothing_and_the_other_rereads_the_file(
+    moto, aws, splunkd, start_input
+):
+    """Separate Splunk instances share the queue, not the KV store: the README's "across forwarders" case."""
+    bucket = aws.create_bucket()
+    queue = aws.create_queue(visibility_timeout=30)
+    records = make_records(20000, seed=13)
+    obj = aws.put_cloudtrail_object(bucket, cloudtrail_key(when=NOW, rng=random.Random(3)), records)
+    aws.send_s3_event(queue, [obj])
+    proxy = slow_s3(moto, bucket, bytes_per_second=max(obj.size // 8, 1))
+    try:
+        params = input_params(moto, queue, s3_endpoint_url=proxy.url)
+        first = start_input("forwarder_a", params)  # on the `splunkd` emulator
+        first.wait_for_events(6000, timeout=60)
+        first.kill()
+        saved_by_first = [d for d in splunkd.kv_documents("ta_aws_cloudtrail_progress") if d.get("object_key")]
+        assert saved_by_first and saved_by_first[0]["records_done"] > 0
+        proxy.clear_rules()
+        with SplunkdEmulator(seed()) as other_instance:  # another forwarder: its own KV store, no progress
+            ARTIFACTS.secrets.append(other_instance.session_key)
+            second = start_input("forwarder_b", params, splunkd_endpoint=other_instance)
+            second.wait_for_events(len(records), timeout=120)  # after the message's visibility timeout
+            aws.wait_until_drained(queue, 30)
+            assert second.terminate(timeout=30) == 0
+    finally:
+        proxy.stop()
+    ids = Counter(json.loads(e.data)["eventID"] for e in first.events + second.events)
+    assert set(ids) == {r["eventID"] for r in records}, "lost 0"
+    duplicates = sum(n - 1 for n in ids.values())
+    # the other forwarder knows nothing of the first one's progress: everything the first wrote comes twice
+    assert duplicates == len(first.events) and second.event_count == len(records)
+    print(f"\ntwo forwarders: killed after {len(first.events)} events; lost 0, duplicates {duplicates}")
