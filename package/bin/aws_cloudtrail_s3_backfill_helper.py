@@ -80,7 +80,12 @@ def _run_input(context: InputContext, params: dict, event_writer: smi.EventWrite
     try:
         backfill.run()
     except BackfillFailed as exc:
-        logger.error("Backfill %s cannot go on: %s; fix it and restart the input (disable and enable it)", stanza, exc)
+        logger.error(
+            "Backfill %s cannot go on: %s; it starts again after its restart interval (or when disabled and "
+            "enabled), from the days it finished",
+            stanza,
+            exc,
+        )
     finally:
         stack.stop()
         metrics.stop()

@@ -258,3 +258,29 @@ def test_saving_a_backfill_checks_dates_and_the_bucket(moto, aws, splunkd, backf
     assert result.returncode != 0 and "s3:ListBucket" in result.message and f"arn:aws:s3:::{bucket}" in result.message
     assert "ct/AWSLogs/" in result.message
     assert backfill_runner.validate("v", backfill_params(moto, bucket, "2026-10-01"), splunkd).returncode == 0
+
+
+def test_a_listing_denied_mid_walk_stops_it_with_one_line_and_a_restart_resumes_after_the_days_done(
+    moto, aws, start_backfill
+):
+    trail = real_trail(aws, days=3, organization_accounts=(), regions=("us-east-1",), insight_every=0)
+    proxy = FaultInjectingProxy(moto.endpoint_url).start()
+    denied = Rule(match=lambda r: is_list(r) and "2026%2F10%2F02" in r.path, status=403, body=s3_error("AccessDenied"))
+    proxy.add_rule(denied)
+    params = backfill_params(
+        moto, trail.bucket, "2026-10-01", "2026-10-03", key_prefix="trails/main", s3_endpoint_url=proxy.url
+    )
+    try:
+        first = start_backfill("denied", params)
+        finish(first)
+        assert denied.hits == 1, "a denial is not retried"
+        proxy.clear_rules()
+        second = start_backfill("denied", params)
+        finish(second)
+    finally:
+        proxy.stop()
+    assert_exact_events(first.events, trail.expected(FIRST, FIRST))
+    [line] = error_lines(first.log_text())
+    assert "cannot go on" in line and "s3:ListBucket" in line and "2026/10/02" in line
+    assert_exact_events(second.events, trail.expected(date(2026, 10, 2), date(2026, 10, 3)))
+    assert "Backfill complete" in second.log_text()

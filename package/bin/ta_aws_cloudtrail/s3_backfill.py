@@ -157,14 +157,16 @@ class CloudTrailS3Backfill:
 
         from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(max_workers=settings.max_in_flight, thread_name_prefix="object") as executor:
-            for day in days(settings.start_date, last_day):
-                for partition in partitions:
-                    if self._stop.is_set():
-                        break
-                    if day > self._done_through[partition.name]:
-                        self._read_day(executor, partition, day)
-        self._save_cursors(force=True)
+        try:
+            with ThreadPoolExecutor(max_workers=settings.max_in_flight, thread_name_prefix="object") as executor:
+                for day in days(settings.start_date, last_day):
+                    for partition in partitions:
+                        if self._stop.is_set():
+                            break
+                        if day > self._done_through[partition.name]:
+                            self._read_day(executor, partition, day)
+        finally:
+            self._save_cursors(force=True)  # what is done stays done, whatever stopped the walk
         return self._finish(last_day)
 
     def _read_day(self, executor, partition: Partition, day: date) -> None:
@@ -182,9 +184,10 @@ class CloudTrailS3Backfill:
                     with self._lock:
                         state.pending += 1
                     executor.submit(self._ingest, state, ref)
-        except BackfillFailed as exc:
-            self._log.error("%s; the day stays to be done: a restart of the input tries it again", exc)
+        except BackfillFailed:
+            # listing is denied or keeps failing: stop the walk (one ERROR from the helper), not a line per day
             state.failed += 1
+            raise
         finally:
             state.listed = True
             self._close_finished(partition.name)
