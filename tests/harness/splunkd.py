@@ -1197,7 +1197,8 @@ class SplunkdEmulator:
             raise _ApiError(400, "skip and limit must not be negative", json_body=True)
         try:
             order = parse_kv_sort(params["sort"]) if params.get("sort") else []
-            documents = [d for d in collection.documents.values() if predicate is None or predicate(d)]
+            candidates = _documents_by_key(collection, params.get("query"))
+            documents = [d for d in candidates if predicate is None or predicate(d)]
             if order:
                 documents = sort_kv_documents(documents, order)
             limit = KV_MAX_ROWS_PER_QUERY if limit == 0 else min(limit, KV_MAX_ROWS_PER_QUERY)
@@ -1210,6 +1211,21 @@ class SplunkdEmulator:
 
 
 # --- small helpers ----------------------------------------------------------------------------------------
+
+
+def _documents_by_key(collection: _KvCollection, raw_query: Optional[str]) -> List[dict]:
+    """The documents a query can match: for {"_key": k} and {"$or": [{"_key": k}, ...]} only those keys (as the KV
+    store's _key index answers), else all. The predicate still decides; this only keeps big collections fast."""
+    try:
+        query = json.loads(raw_query) if raw_query else None
+    except ValueError:
+        query = None
+    branches = query.get("$or") if isinstance(query, dict) and set(query) == {"$or"} else [query]
+    if isinstance(branches, list) and branches:
+        keys = [b.get("_key") for b in branches if isinstance(b, dict) and set(b) == {"_key"}]
+        if len(keys) == len(branches) and all(isinstance(k, str) for k in keys):
+            return [collection.documents[k] for k in dict.fromkeys(keys) if k in collection.documents]
+    return list(collection.documents.values())
 
 
 def _conf_value(value: Any) -> str:

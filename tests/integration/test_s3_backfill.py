@@ -193,6 +193,7 @@ def test_sigkill_during_a_backfill_then_restart_loses_nothing_and_repeats_only_u
     assert all(count > 0 for count in in_flight), "each kill must land while records are unsaved"
     # exactly the records written after their file's last saved progress come again
     assert duplicates == sum(in_flight), (duplicates, in_flight)
+    print(f"\nbackfill, 2 SIGKILLs: {total} records, lost 0, duplicates {duplicates} (unsaved at kills: {in_flight})")
     assert "Backfill complete" in last.log_text()
 
 
