@@ -51,7 +51,7 @@ lint: venv
 	ruff format --check .
 
 # The whole suite: lint, build + package, then the tests with a line per test file (unit, packaging with the
-# AppInspect gate, integration). About 15 minutes on 2 cores.
+# AppInspect gate, integration). About 18 minutes on 2 cores.
 test: lint package
 	@echo "==> tests: unit, packaging + AppInspect gate, integration (one line per file)"
 	python -m pytest tests
