@@ -27,12 +27,13 @@ def splunkd():
 class Reader:
     """One process's ledger and claims."""
 
-    def __init__(self, splunkd, holder, **kwargs):
+    def __init__(self, splunkd, holder, *, saving=True, **kwargs):
         conn = SplunkdConnection.from_server_uri(splunkd.server_uri, splunkd.session_key)
         self.store = ProgressStore(conn)
         self.store.ensure_collection()
         self.ledger = ProgressLedger(self.store, logging.getLogger(holder), coalesce_seconds=0.01)
-        self.ledger.start()
+        if saving:  # without its saver thread, what the ledger is told stays unsaved, as during a KV outage
+            self.ledger.start()
         self.claims = ObjectClaims(self.store, self.ledger, logging.getLogger(holder), holder=holder, **kwargs)
 
     def claim(self, key="k", version="v1", stop=NEVER):
@@ -145,3 +146,13 @@ def test_while_the_kv_store_is_down_objects_are_read_unclaimed(splunkd):
     result = a.claim()
     assert result.status == CLAIMED and a.ledger.outage
     splunkd.set_kv_outage(None)
+
+
+def test_progress_this_process_could_not_save_is_resumed_from_when_it_claims_again(splunkd):
+    a = Reader(splunkd, "hostA:1", saving=False)
+    unsaved = ObjectProgress(progress_key("b", "k"), "b", "k", "v1", 700, False, "in")
+    a.ledger.report(unsaved, 700)
+    result = a.claim()
+    assert result.status == CLAIMED and result.resume_from == 700
+    [doc] = splunkd.kv_documents(COLLECTION)
+    assert doc["records_done"] == 700 and doc["claim_holder"] == "hostA:1"

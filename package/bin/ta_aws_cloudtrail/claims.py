@@ -122,14 +122,20 @@ class ObjectClaims:
             return ClaimResult(DONE)
         if self._ledger.outage:
             return ClaimResult(CLAIMED, progress, mine.records_done if mine else 0)
-        wanted = replace(progress, claim_token=uuid.uuid4().hex, claim_holder=self._holder)
+        # progress this process reported but could not save (the KV store was out) still counts
+        wanted = replace(
+            progress,
+            records_done=mine.records_done if mine else 0,
+            claim_token=uuid.uuid4().hex,
+            claim_holder=self._holder,
+        )
         waited_for = ""
         try:
             while True:
                 wanted.claim_expires = time.time() + self._lease
                 wanted.updated = time.time()
                 if self._store.insert(wanted.document()):
-                    return self._claimed(wanted, 0, waited_for)
+                    return self._claimed(wanted, wanted.records_done, waited_for)
                 current = self._store.get(progress.key_id)
                 if current is None:  # deleted meanwhile (retention, the input deleted): insert again
                     if stop.wait(self._poll):
