@@ -14,7 +14,7 @@ KILLS ?= 50
 # ucc-gen installs lib/ with the first "python3" on PATH: make that the venv's.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: check-python venv build package appinspect test test-fast lint demo bench crash-test clean
+.PHONY: check-python venv build package appinspect test test-fast lint demo bench crash-test browser ui clean
 
 check-python:
 	@if [ -z "$(PYTHON)" ] || ! "$(PYTHON)" -c '$(SUPPORTED)' 2>/dev/null; then \
@@ -50,9 +50,17 @@ lint: venv
 	ruff check .
 	ruff format --check .
 
+# The browser tests drive Debian's Chromium through chromedriver (nothing is downloaded at run time).
+browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "==> installing chromium and chromium-driver (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else echo "The browser tests need chromium and chromedriver: sudo apt-get install chromium chromium-driver" >&2; exit 2; fi
+
 # The whole suite: lint, build + package, then the tests with a line per test file (unit, packaging with the
-# AppInspect gate, integration). About 18 minutes on 2 cores.
-test: lint package
+# AppInspect gate, integration with the browser tests). About 20 minutes on 2 cores.
+test: lint package browser
 	@echo "==> tests: unit, packaging + AppInspect gate, integration (one line per file)"
 	python -m pytest tests
 
@@ -62,6 +70,10 @@ test-fast: venv
 
 demo: package
 	python scripts/demo.py
+
+# The configuration pages in your browser: Splunk Web stand-in, splunkd emulator and moto, with demo data.
+ui: package
+	python scripts/ui.py
 
 bench: package
 	python scripts/bench.py

@@ -554,6 +554,8 @@ class SplunkdEmulator:
         self._passwords: Dict[Tuple[str, str], str] = {}  # (realm, username) -> clear password
         self._collections: Dict[str, _KvCollection] = {}
         self._kv_outage_status: Optional[int] = None
+        # Endpoints served by extensions (an app's REST handlers and inputs: harness.rest_handlers).
+        self._mounts: List[Callable[[_Request], Optional[_Response]]] = []
         # Stand-in for splunkd's encryption: encr_password must not show the clear text.
         self._encryption_key = secrets.token_bytes(32)
         self._ssl_context: Optional[ssl.SSLContext] = None
@@ -672,6 +674,38 @@ class SplunkdEmulator:
             for index, piece in enumerate([*pieces, CREDENTIAL_END_MARK], start=1):
                 self._passwords[(realm, f"{user}{CREDENTIAL_SEPARATOR}{index}")] = piece
 
+    def conf_stanzas(self, conf: str) -> Dict[str, Dict[str, str]]:
+        """Copies of every stanza of ``conf`` (empty if the file does not exist)."""
+        with self._lock:
+            return {name: dict(values) for name, values in self._confs.get(conf, {}).items()}
+
+    def put_conf_stanza(self, conf: str, stanza: str, values: Dict[str, Any]) -> None:
+        """Create or update a stanza directly (splunkd's own configuration, an app's inputs)."""
+        with self._lock:
+            self._confs.setdefault(conf, {}).setdefault(stanza, {}).update(
+                {key: _conf_value(value) for key, value in values.items()}
+            )
+
+    def delete_conf_stanza(self, conf: str, stanza: str) -> bool:
+        with self._lock:
+            return self._confs.get(conf, {}).pop(stanza, None) is not None
+
+    def mount(self, handler: Callable[["_Request"], Optional["_Response"]]) -> None:
+        """Serve more endpoints: ``handler`` gets each authenticated request splunkd's own endpoints do not
+        answer and returns a response, or None to let the emulator answer 404."""
+        with self._lock:
+            self._mounts.append(handler)
+
+    def feed(self, request: "_Request", title: str, entries: List[EaiEntry], *, status: int = 200) -> "_Response":
+        """An EAI feed of ``entries`` answering ``request`` (search, sort and paging applied), for extensions."""
+        return self._feed(request, title, entries, status=status)
+
+    def href(self, *segments: str) -> str:
+        return self._href(*segments)
+
+    def acl(self, sharing: str = "app") -> Dict[str, Any]:
+        return self._acl(sharing)
+
     def ucc_realm(self, conf: str) -> str:
         """The realm UCC (splunktaucclib) stores a conf file's encrypted fields under."""
         return f"__REST_CREDENTIAL__#{self.app}#configs/conf-{conf}"
@@ -772,6 +806,10 @@ class SplunkdEmulator:
             return self._configs(request, path[1][len("conf-") :])
         if path[:2] == ["storage", "passwords"]:
             return self._storage_passwords(request)
+        for mounted in list(self._mounts):
+            response = mounted(request)
+            if response is not None:
+                return response
         raise _ApiError(404, "Not Found", json_body=wants_json)
 
     # --- authentication ----------------------------------------------------------------------------
@@ -1300,3 +1338,9 @@ def _error_response(error: _ApiError) -> _Response:
     if error.json_body:
         return _Response(error.status, messages_json(error.message_type, error.text), _JSON_CONTENT_TYPE)
     return _Response(error.status, messages_xml(error.message_type, error.text))
+
+
+# For extensions mounted on the emulator (harness.rest_handlers): the request, response and error types.
+ApiError = _ApiError
+Request = _Request
+Response = _Response
