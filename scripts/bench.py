@@ -43,6 +43,7 @@ from environment import backfill_params, input_params, seed  # noqa: E402
 
 from harness.aws import AwsTestEnv, cloudtrail_key, s3_event_body  # noqa: E402
 from harness.cloudtrail_data import make_records, record_json  # noqa: E402
+from harness.cloudtrail_lookup import CloudTrailLookupEmulator, lookup_events_from_records  # noqa: E402
 from harness.modinput import ModularInputRunner  # noqa: E402
 from harness.pythons import python_binary  # noqa: E402
 from harness.splunkd import SplunkdEmulator  # noqa: E402
@@ -382,6 +383,44 @@ def log_document(records):
     return ('{"Records":[' + ",".join(map(record_json, records)) + "]}").encode("utf-8")
 
 
+def event_history(workdir, splunkd, events_per_region, regions=("us-east-1", "eu-west-1", "ap-southeast-2")):
+    """i: the Event history input against the LookupEvents emulator (2 requests/s per region, 50 events a page):
+    events/s per region against that ceiling of 100, calls per 1,000 events, input CPU per 1,000 events."""
+    rng = random.Random(events_per_region)
+    now = datetime.now(timezone.utc)
+    with CloudTrailLookupEmulator() as lookup:
+        for n, region in enumerate(regions):
+            records = make_records(events_per_region, seed=4000 + n, first_index=n * 1_000_000)
+            for record in records:
+                moment = now - timedelta(hours=23) + timedelta(seconds=rng.uniform(0, 22 * 3600))
+                record["eventTime"] = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+            lookup.add_events(region, lookup_events_from_records(records))
+        runner = ModularInputRunner(ADDON, os.path.join(workdir, "lookup"), scheme="aws_cloudtrail_lookup")
+        params = {
+            "account": "acct", "regions": ",".join(regions), "start_days": "1", "interval": "3600",
+            "index": "main", "cloudtrail_endpoint_url": lookup.endpoint_url,
+        }  # fmt: skip
+        counting = CountingInput(runner, "history", params, splunkd)
+        total = events_per_region * len(regions)
+        counting.wait_for(total, timeout=3600)
+        cpu = counting.cpu_seconds()
+        elapsed = counting.last_at - counting.started
+        counting.process.terminate()
+        counting.process.wait(30)
+        return {
+            "regions": len(regions),
+            "events": total,
+            "events_per_s_per_region": events_per_region / elapsed,
+            "ceiling_per_region": 100,
+            "requests": lookup.request_count(),
+            "calls_per_1000_events": 1000 * lookup.request_count() / total,
+            "input_cpu_s": cpu,
+            "input_cpu_ms_per_1000_events": 1000 * cpu / total * 1000,
+            "max_requests_per_s_in_a_region": lookup.max_requests_per_second(),
+            "throttled": lookup.throttled,
+        }
+
+
 def main():
     parser = argparse.ArgumentParser(description="Benchmark the aws_cloudtrail_sqs input.")
     parser.add_argument("--objects", type=int, default=100, help="objects (x 1,000 records) for b and e")
@@ -392,11 +431,13 @@ def main():
     parser.add_argument("--only-backfill", action="store_true", help="run h alone and print its figures")
     parser.add_argument("--quick", action="store_true", help="smaller runs, for a smoke test")
     parser.add_argument("--only-small-objects", action="store_true", help="run g alone and print its figures")
+    parser.add_argument("--lookup-events", type=int, default=6000, help="Event history events per region for i")
+    parser.add_argument("--only-event-history", action="store_true", help="run i alone and print its figures")
     parser.add_argument("--output", default=os.path.join(REPO_ROOT, "bench-results.json"))
     args = parser.parse_args()
     if args.quick:
         args.objects, args.big_gib, args.latency_samples, args.small_objects = 20, 0.1, 10, 300
-        args.backfill_objects = [200]
+        args.backfill_objects, args.lookup_events = [200], 1000
     if not os.path.isfile(os.path.join(ADDON, "bin", "aws_cloudtrail_sqs.py")):
         print("Build the add-on first: make package", file=sys.stderr)
         return 2
@@ -414,6 +455,11 @@ def main():
             workdir = tempfile.mkdtemp(prefix="ta-aws-cloudtrail-bench-")
             runs = [backfill(workdir, AwsTestEnv(moto), moto, splunkd, n) for n in args.backfill_objects]
         print(json.dumps(runs, indent=2))
+        return 0
+    if args.only_event_history:
+        with SplunkdEmulator(seed(settings={"logging": {"loglevel": "INFO"}})) as splunkd:
+            i = event_history(tempfile.mkdtemp(prefix="ta-aws-cloudtrail-bench-"), splunkd, args.lookup_events)
+        print(json.dumps(i, indent=2))
         return 0
     if args.only_small_objects:
         with MotoProcess() as moto, SplunkdEmulator(seed(settings={"logging": {"loglevel": "INFO"}})) as splunkd:
@@ -468,6 +514,8 @@ def main():
         print(f"g: {g['objects_per_s']:,.0f} small objects/s", flush=True)
         results["h_backfill"] = [backfill(workdir, aws, moto, splunkd, n) for n in args.backfill_objects]
         print(f"h: {results['h_backfill'][-1]['objects_per_s']:,.0f} backfill objects/s", flush=True)
+        results["i_event_history"] = i = event_history(workdir, splunkd, args.lookup_events)
+        print(f"i: {i['events_per_s_per_region']:,.0f} Event history events/s per region", flush=True)
 
     with open(args.output, "w") as f:
         json.dump(results, f, indent=2)
@@ -558,6 +606,20 @@ def print_table(r):
             )
         )
         rows.append(("   peak RSS", f"{h['peak_rss_mib']:.0f} MiB", ""))
+    i = r["i_event_history"]
+    rows += [
+        (
+            f"i. Event history, {i['regions']} regions x {i['events'] // i['regions']:,} events",
+            f"{i['events_per_s_per_region']:,.0f} events/s per region",
+            f"API ceiling {i['ceiling_per_region']}",
+        ),
+        (
+            "   calls per 1,000 events / input CPU per 1,000",
+            f"{i['calls_per_1000_events']:.1f} / {i['input_cpu_ms_per_1000_events']:.0f} ms",
+            "",
+        ),
+        ("   most requests/s seen in a region", f"{i['max_requests_per_s_in_a_region']}", "≤ 2"),
+    ]
     print(f"\nmachine: {r['machine']['cpus']} CPUs, {r['machine']['platform']}")
     print(f"{'measure':<46}{'result':>36}  target")
     for label, value, target in rows:

@@ -19,7 +19,6 @@ What Splunk Web does for an app's pages, on ``http://127.0.0.1:<port>``:
 """
 
 import configparser
-import fnmatch
 import http.client
 import json
 import mimetypes
@@ -181,7 +180,15 @@ class SplunkWeb:
         if not match:
             return False
         endpoint = urllib.parse.unquote(match.group(1)).rstrip("/")
-        return any(fnmatch.fnmatchcase(endpoint, pattern) and method in methods for pattern, methods in self._exposed)
+        return any(
+            _pattern_regex(pattern).fullmatch(endpoint) and method in methods for pattern, methods in self._exposed
+        )
+
+
+def _pattern_regex(pattern: str) -> "re.Pattern[str]":
+    """web.conf's expose pattern: ``*`` matches within one path segment, ``**`` across segments."""
+    parts = (re.escape(piece).replace(r"\*", "[^/]*") for piece in pattern.split("**"))
+    return re.compile(".*".join(parts))
 
 
 class _Server(ThreadingHTTPServer):

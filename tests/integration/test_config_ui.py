@@ -14,6 +14,7 @@ from ucc_ui import UccPage
 
 from harness.aws import ObjectInfo, cloudtrail_key, s3_event_body
 from harness.cloudtrail_data import gzip_log_file, make_records
+from harness.cloudtrail_lookup import CloudTrailLookupEmulator
 from harness.modinput import ModularInputRunner
 from harness.moto_iam import EnforcingMotoServer
 from harness.proxies import ForwardProxy
@@ -124,10 +125,9 @@ def test_an_iam_role_with_a_bad_arn_is_refused_by_its_validator_and_a_good_one_s
     page.fill("role_arn", "arn:aws:iam::12345:user/not-a-role")
     page.fill("external_id", EXTERNAL_ID)
     page.click_button("Add", "[data-test=modal] [data-test=footer]")
-    text = page.wait_for_modal_message("role")
+    page.wait_for_modal_message("A role ARN looks like arn:aws:iam::123456789012:role/RoleName.")
     page.shot("bad-arn")
     assert splunkd.conf_stanza("ta_aws_cloudtrail_iam_role", "reader") is None
-    assert "arn:aws:iam::<account id>:role/" in text or "pattern" in text.lower() or "ARN" in text
     page.fill("role_arn", "arn:aws:iam::123456789012:role/SplunkCloudTrailReader")
     page.click_button("Add", "[data-test=modal] [data-test=footer]")
     page.wait_until_modal_closed()
@@ -303,10 +303,9 @@ def test_the_backfill_form_refuses_a_reversed_date_range_and_saves_a_good_one(st
     page.fill("s3_endpoint_url", aws.endpoint_url)
     page.fill("sts_endpoint_url", aws.endpoint_url)
     page.click_button("Add", "[data-test=modal] [data-test=footer]")
-    text = page.wait_for_modal_message("2026-11-01")
+    page.wait_for_modal_message("End date (end_date) 2026-11-01 is before the start date 2026-11-20")
     page.shot("reversed-range")
     assert "aws_cloudtrail_s3_backfill://history" not in splunkd.conf_stanzas("inputs")
-    assert "end date" in text.lower() or "before" in text.lower()
     page.fill("end_date", "2026-11-30")
     page.click_button("Add", "[data-test=modal] [data-test=footer]")
     page.wait_until_modal_closed()
@@ -314,3 +313,34 @@ def test_the_backfill_form_refuses_a_reversed_date_range_and_saves_a_good_one(st
     page.shot("saved")
     stanza = splunkd.conf_stanzas("inputs")["aws_cloudtrail_s3_backfill://history"]
     assert stanza["bucket_name"] == "ui-history-bucket" and stanza["start_date"] == "2026-11-20"
+
+
+def test_the_event_history_form_checks_its_selector_and_the_lookup_permission_then_saves(stack, page):
+    splunkd = stack[0]
+    with CloudTrailLookupEmulator() as lookup:
+        page.open("inputs")
+        page.click_button("Create New Input")
+        menu = "[role=menuitem], [data-test=item]"
+        page.browser.click(page.browser.find_text(menu, "CloudTrail Event history (LookupEvents)"))
+        page.fill("name", "history_api")
+        page.select("account", "prod")
+        page.fill("regions", "us-east-1")
+        page.expand_group("What to read")
+        page.fill("event_selector", "s3-List")
+        page.expand_group("Private and FIPS endpoints")
+        page.fill("cloudtrail_endpoint_url", lookup.endpoint_url)
+        page.click_button("Add", "[data-test=modal] [data-test=footer]")
+        page.wait_for_modal_message("service:EventNamePattern items, for example s3:List*, iam:*")
+        page.shot("bad-selector")
+        page.fill("event_selector", "s3:List*, iam:*")
+        lookup.fail_next("us-east-1", "AccessDeniedException", "not authorized to perform: cloudtrail:LookupEvents")
+        page.click_button("Add", "[data-test=modal] [data-test=footer]")
+        page.wait_for_modal_message("allow cloudtrail:LookupEvents")
+        page.shot("denied")
+        assert "aws_cloudtrail_lookup://history_api" not in splunkd.conf_stanzas("inputs")
+        page.click_button("Add", "[data-test=modal] [data-test=footer]")
+        page.wait_until_modal_closed()
+        page.wait_for_row("history_api")
+        page.shot("saved")
+    stanza = splunkd.conf_stanzas("inputs")["aws_cloudtrail_lookup://history_api"]
+    assert stanza["event_selector"] == "s3:List*, iam:*" and stanza["regions"] == "us-east-1"

@@ -1,6 +1,6 @@
 """What the add-on's REST handlers do, run from the built package in a separate Python, against moto's STS and the
-splunkd emulator. (The handler classes themselves import Splunk's own `splunk.admin`, which exists only inside
-splunkd; they only wire these functions in.)"""
+splunkd emulator. (The handler classes themselves, which import Splunk's own `splunk.admin`, run through its
+stand-in in test_config_ui.py, driven from the pages.)"""
 
 import json
 import os

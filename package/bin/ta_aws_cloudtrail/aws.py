@@ -171,6 +171,16 @@ class AwsClients:
         )
 
 
+def cloudtrail_client(session: boto3.session.Session, settings: AwsConnectionSettings, region: str, endpoint_url):
+    """A CloudTrail client for ``region`` without botocore's retries: the Event history input paces its calls and
+    backs off on throttling itself, and a retry botocore made on its own would escape that pacing."""
+    no_retries = Config(region_name=region, retries={"mode": "standard", "total_max_attempts": 1})
+    config = _client_config(settings, S3_READ_TIMEOUT).merge(no_retries)
+    return session.client(
+        "cloudtrail", region_name=region, endpoint_url=endpoint_url, verify=_verify(settings), config=config
+    )
+
+
 def check_account_credentials(account: AwsAccount, proxy_url: Optional[str], ca_bundle: Optional[str] = None) -> str:
     """Call STS GetCallerIdentity with the account (through the proxy); return the caller ARN.
 
@@ -280,6 +290,11 @@ def describe_aws_error(exc: BaseException, doing: str, resource: str = "") -> Tu
             message = (
                 f"{doing}{target} failed: access denied (AccessDenied); allow s3:ListBucket on "
                 f'arn:aws:s3:::{bucket} (with the condition "s3:prefix" like "{prefix}*"){principal}'
+            )
+        elif doing.startswith("looking up"):
+            message = (
+                f"{doing}{target} failed: access denied ({code}); allow cloudtrail:LookupEvents on "
+                f'"Resource": "*" (the action has no resource-level permission){principal}'
             )
         elif doing.startswith("reading"):
             bucket_key = resource[len("s3://") :] if resource.startswith("s3://") else resource

@@ -9,7 +9,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional, Tuple
 
-from .aws import AwsClients, AwsConnectionSettings
+from .aws import AwsClients, AwsConnectionSettings, build_session
 from .checkpoints import ProgressLedger, ProgressStore
 from .claims import ObjectClaims
 from .kvstore import KvStoreError
@@ -45,6 +45,26 @@ def connect_aws(
         )
     )
     return clients, proxy_url
+
+
+def aws_session(conn: SplunkdConnection, settings) -> Tuple[Any, AwsConnectionSettings]:
+    """A boto3 session with the input's account, role and proxy (for inputs that make their own clients)."""
+    account = load_account(conn, settings.account)
+    role = load_iam_role(conn, settings.iam_role) if settings.iam_role else None
+    proxy = load_proxy(conn)
+    if proxy is not None:
+        SECRETS.add(proxy.password)
+    connection = AwsConnectionSettings(
+        account=account,
+        role=role,
+        region=settings.region,
+        role_session_name=f"splunk-ta-aws-cloudtrail-{settings.name}",
+        sts_endpoint_url=settings.sts_endpoint_url,
+        proxy_url=proxy.url if proxy is not None else None,
+        ca_bundle=settings.ca_bundle,
+        max_pool_connections=settings.max_in_flight + 4,
+    )
+    return build_session(connection), connection
 
 
 @dataclass
