@@ -282,3 +282,24 @@ def test_validation_on_save(lookup, splunkd, lookup_runner):
     lookup.fail_next(REGIONS[0], "AccessDeniedException", "not authorized to perform: cloudtrail:LookupEvents")
     denied = lookup_runner.validate("history", params(lookup), splunkd)
     assert denied.returncode != 0 and "allow cloudtrail:LookupEvents" in denied.message
+
+
+def test_insights_events_are_read_as_a_stream_of_their_own_when_asked(lookup, splunkd, lookup_runner):
+    expected, _ = _load_small(lookup, 100, 1300)
+    now = datetime.now(timezone.utc)
+    insights = spread(
+        make_records(30, seed=1301, first_index=700_000), now - timedelta(hours=6), 3600, random.Random(3)
+    )
+    lookup.add_events("us-east-1", lookup_events_from_records(insights, insight=True))
+    with lookup_runner.start("management", params(lookup, start_days="2"), splunkd) as running:
+        ARTIFACTS.runs.append(running)
+        running.wait_until(lambda: "Event history pass done" in input_log(lookup_runner, "management"), timeout=90)
+        assert running.terminate() == 0
+    assert event_ids(running.events) == expected  # Insights only when asked
+    with lookup_runner.start("with_insights", params(lookup, start_days="2", include_insights="1"), splunkd) as both:
+        ARTIFACTS.runs.append(both)
+        both.wait_until(lambda: "Event history pass done" in input_log(lookup_runner, "with_insights"), timeout=90)
+        assert both.terminate() == 0
+    assert event_ids(both.events) == expected + Counter(r["eventID"] for r in insights)
+    streams = {d["stream"] for d in splunkd.kv_documents("ta_aws_cloudtrail_lookup") if d["input"] == "with_insights"}
+    assert {f"acct:{r}:insight" for r in REGIONS} <= streams
