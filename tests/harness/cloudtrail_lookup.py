@@ -27,8 +27,10 @@ import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Deque, Dict, List, Optional, Set, Tuple
+
+from harness.loopback import LoopbackServer
 
 TARGET = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents"
 RATE_LIMIT_PER_SECOND = 2
@@ -92,10 +94,10 @@ class _ApiError(Exception):
         self.code, self.message, self.status = code, message, status
 
 
-class CloudTrailLookupEmulator:
+class CloudTrailLookupEmulator(LoopbackServer):
     def __init__(self, rate_limit: int = RATE_LIMIT_PER_SECOND) -> None:
+        super().__init__()
         self.rate_limit = rate_limit
-        self.port = 0
         self._lock = threading.Lock()
         self._events: Dict[str, List[LookupEvent]] = defaultdict(list)  # region -> sorted newest first
         self._arrivals: Dict[str, List[float]] = defaultdict(list)  # region -> every request's arrival time
@@ -105,7 +107,6 @@ class CloudTrailLookupEmulator:
         self.disabled_regions: Set[str] = set()
         self.throttled = 0
         self.requests_served = 0
-        self._server: Optional[ThreadingHTTPServer] = None
 
     # --- set-up -------------------------------------------------------------------------------------------
 
@@ -153,28 +154,13 @@ class CloudTrailLookupEmulator:
 
     # --- lifecycle ----------------------------------------------------------------------------------------
 
-    def start(self) -> "CloudTrailLookupEmulator":
+    def handler_class(self) -> type:
         emulator = self
 
         class Handler(_Handler):
             lookup = emulator
 
-        self._server = _Server(("127.0.0.1", 0), Handler)
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> "CloudTrailLookupEmulator":
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        return Handler
 
     # --- the API ------------------------------------------------------------------------------------------
 
@@ -252,13 +238,6 @@ class CloudTrailLookupEmulator:
         if epoch != self._token_epoch or bound != binding:
             raise _ApiError("InvalidNextTokenException", "The NextToken is invalid or has expired.")
         return (time_key, event_id)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        """Silent: clients closing connections is not an error here."""
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -29,8 +29,10 @@ import ssl
 import threading
 import urllib.parse
 from http.cookies import SimpleCookie
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Dict, List, Optional, Tuple
+
+from harness.loopback import LoopbackServer
 
 LOCALE = "en-US"
 BUILD_NUMBER = "1796218822"
@@ -74,22 +76,21 @@ def _read_conf(path: str) -> configparser.ConfigParser:
     return parser
 
 
-class SplunkWeb:
+class SplunkWeb(LoopbackServer):
     """Splunk Web for one installed app, in front of a splunkd (the emulator, with the app's handlers mounted)."""
 
     def __init__(self, splunkd, addon_dir: str, *, app_label: str = "") -> None:
+        super().__init__()
         self.splunkd = splunkd
         self.addon_dir = os.path.abspath(addon_dir)
         self.app = os.path.basename(self.addon_dir.rstrip(os.sep))
         self.app_label = app_label or self.app
-        self.port = 0
         self.refused: List[str] = []  # splunkd paths the app's web.conf does not expose
         self.searches: List[str] = []  # search jobs the pages asked for (this stand-in has no search head)
         self.requests: List[Tuple[str, str, int]] = []
         self._sessions: Dict[str, Tuple[str, str, str]] = {}  # session id -> (user, splunkd key, CSRF token)
         self._lock = threading.Lock()
         self._exposed = self._read_exposed()
-        self._server: Optional[ThreadingHTTPServer] = None
 
     def _read_exposed(self) -> List[Tuple[str, List[str]]]:
         web = _read_conf(os.path.join(self.addon_dir, "default", "web.conf"))
@@ -115,28 +116,13 @@ class SplunkWeb:
         )
         return f"{self.url}/{LOCALE}/account/insecurelogin?{query}"
 
-    def start(self) -> "SplunkWeb":
+    def handler_class(self) -> type:
         web = self
 
         class Handler(_Handler):
             splunkweb = web
 
-        self._server = _Server(("127.0.0.1", 0), Handler)
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> "SplunkWeb":
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        return Handler
 
     # --- splunkd ----------------------------------------------------------------------------------------
 
@@ -189,13 +175,6 @@ def _pattern_regex(pattern: str) -> "re.Pattern[str]":
     """web.conf's expose pattern: ``*`` matches within one path segment, ``**`` across segments."""
     parts = (re.escape(piece).replace(r"\*", "[^/]*") for piece in pattern.split("**"))
     return re.compile(".*".join(parts))
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        """Silent: a browser closing a connection it no longer needs is not an error."""
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -8,19 +8,15 @@ what keeps an event from being written twice; they are deleted once the cursor h
 
 from __future__ import annotations
 
-import hashlib
 import time
 import uuid
 from typing import ClassVar, Dict, Iterable, Optional, Set, Tuple
 
+from .cursors import cursor_key
 from .kvstore import KvCollection
 from .settings import SplunkdConnection
 
 COLLECTION = "ta_aws_cloudtrail_lookup"
-
-
-def stream_key(input_name: str, stream: str) -> str:
-    return hashlib.sha256(f"{input_name}\0{stream}".encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 
 class LookupState(KvCollection):
@@ -51,7 +47,7 @@ class LookupState(KvCollection):
     def save_seen(self, input_name: str, stream: str, ids: Iterable[str], newest: float) -> None:
         ids = list(ids)
         if ids:
-            key = f"{stream_key(input_name, stream)}-{uuid.uuid4().hex[:16]}"
+            key = f"{cursor_key(input_name, stream)}-{uuid.uuid4().hex[:16]}"
             document = {"_key": key, "input": input_name, "stream": stream, "kind": "seen", "ids": ids}
             self.put({**document, "newest": newest, "updated": time.time()})
 
@@ -59,7 +55,7 @@ class LookupState(KvCollection):
         """Move the cursor, then drop the eventIDs no later window can meet again."""
         self.put(
             {
-                "_key": stream_key(input_name, stream),
+                "_key": cursor_key(input_name, stream),
                 "input": input_name,
                 "stream": stream,
                 "kind": "cursor",
