@@ -47,6 +47,18 @@ def test_queue_errors():
     assert "does not exist" in text and not retryable
     text, _ = describe_aws_error(client_error("AccessDenied", "", 403, "ReceiveMessage"), "receiving from the queue")
     assert "sqs:ReceiveMessage" in text and "sqs:ChangeMessageVisibility" in text
+    # the start-up check of the queue is "reading" too, but of the queue: SQS permissions, not S3's
+    text, _ = describe_aws_error(
+        client_error("AccessDenied", "", 403, "GetQueueAttributes"),
+        "reading the attributes of queue",
+        "https://sqs.us-east-1.amazonaws.com/123456789012/trail",
+    )
+    assert "sqs:GetQueueAttributes" in text and "s3:" not in text
+
+
+def test_lookup_events_denied_names_the_action_on_every_resource():
+    text, _ = describe_aws_error(client_error("AccessDeniedException", "", 400, "LookupEvents"), "looking up events")
+    assert 'allow cloudtrail:LookupEvents on "Resource": "*"' in text
 
 
 @pytest.mark.parametrize("code", ["InvalidClientTokenId", "SignatureDoesNotMatch", "ExpiredToken"])

@@ -296,7 +296,7 @@ def describe_aws_error(exc: BaseException, doing: str, resource: str = "") -> Tu
                 f"{doing}{target} failed: access denied ({code}); allow cloudtrail:LookupEvents on "
                 f'"Resource": "*" (the action has no resource-level permission){principal}'
             )
-        elif doing.startswith("reading"):
+        elif doing.startswith("reading") and "queue" not in doing:
             bucket_key = resource[len("s3://") :] if resource.startswith("s3://") else resource
             message = (
                 f"{doing}{target} failed: access denied (AccessDenied); allow s3:GetObject (and "
