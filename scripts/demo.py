@@ -1,7 +1,8 @@
 """The add-on's main job on an embedded stand-in for AWS and splunkd.
 
-Starts moto (S3, SQS, SNS, EventBridge) and the splunkd REST emulator, creates a trail-like bucket per
-notification shape, one SQS queue with a dead-letter queue, SNS topics and an EventBridge rule; uploads
+Starts moto (S3, SQS, SNS, EventBridge, CloudFormation) and the splunkd REST emulator, creates a trail-like bucket
+per notification shape, the SQS queue and its dead-letter queue from aws/cloudtrail-queue.yaml (deployed into
+moto's CloudFormation), SNS topics and an EventBridge rule; uploads
 CloudTrail log files (real public records and generated ones) and lets each shape announce them; then runs the
 built input exactly as splunkd runs it and prints what it wrote.
 
@@ -24,7 +25,7 @@ sys.path[:0] = [os.path.join(REPO_ROOT, "tests"), os.path.join(REPO_ROOT, "tests
 from environment import input_params, seed  # noqa: E402
 from expectations import stratus_records  # noqa: E402
 
-from harness.aws import AwsTestEnv, MotoServer, cloudtrail_key  # noqa: E402
+from harness.aws import AwsTestEnv, MotoServer, QueueInfo, cloudtrail_key  # noqa: E402
 from harness.cloudtrail_data import make_records  # noqa: E402
 from harness.modinput import ModularInputRunner  # noqa: E402
 from harness.splunkd import SplunkdEmulator  # noqa: E402
@@ -33,12 +34,36 @@ ADDON = os.path.join(REPO_ROOT, "output", "TA_aws_cloudtrail")
 SHAPES = ("s3", "sns", "sns_raw", "cloudtrail_sns", "eventbridge")
 
 
-def build_routes(aws, queue):
-    """One bucket per shape, each announcing its objects to the queue its own way."""
-    buckets, topics = {}, {}
+def queue_from_template(moto, aws, bucket):
+    """The queue and its dead-letter queue from aws/cloudtrail-queue.yaml (S3 notifications of ``bucket``),
+    deployed into moto's CloudFormation; the bucket's notification is set from the stack's output, as the
+    README's command does."""
+    cloudformation = moto.client("cloudformation")
+    with open(os.path.join(REPO_ROOT, "aws", "cloudtrail-queue.yaml"), encoding="utf-8") as template:
+        cloudformation.create_stack(
+            StackName="demo-cloudtrail-queue",
+            TemplateBody=template.read(),
+            Parameters=[{"ParameterKey": "BucketName", "ParameterValue": bucket}],
+        )
+    stack = cloudformation.describe_stacks(StackName="demo-cloudtrail-queue")["Stacks"][0]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    aws.s3.put_bucket_notification_configuration(
+        Bucket=bucket, NotificationConfiguration=json.loads(outputs["BucketNotificationConfiguration"])
+    )
+    dlq_url = outputs["DeadLetterQueueUrl"]
+    dlq_arn = aws.sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    dead_letter = QueueInfo(name=dlq_arn.rsplit(":", 1)[1], url=dlq_url, arn=dlq_arn)
+    arn = outputs["QueueArn"]
+    return QueueInfo(name=arn.rsplit(":", 1)[1], url=outputs["QueueUrl"], arn=arn, dlq=dead_letter)
+
+
+def build_routes(aws, queue, buckets):
+    """One bucket per shape, each announcing its objects to the queue its own way (the "s3" bucket's
+    notification comes with the queue's template)."""
+    topics = {}
     for shape in SHAPES:
-        buckets[shape] = aws.create_bucket(f"demo-trail-{shape.replace('_', '-')}")
-    aws.configure_bucket_notifications(buckets["s3"], queue=queue)
+        if shape not in buckets:
+            buckets[shape] = aws.create_bucket(f"demo-trail-{shape.replace('_', '-')}")
     for shape, raw in (("sns", False), ("sns_raw", True), ("cloudtrail_sns", False)):
         topics[shape] = aws.create_topic(f"demo-{shape.replace('_', '-')}")
         aws.subscribe_queue(topics[shape], queue, raw=raw)
@@ -96,8 +121,9 @@ def main() -> int:
     shutil.rmtree(workdir, ignore_errors=True)
     with MotoServer() as moto, SplunkdEmulator(seed(settings={"logging": {"loglevel": "INFO"}})) as splunkd:
         aws = AwsTestEnv(moto)
-        queue = aws.create_queue("demo-cloudtrail", visibility_timeout=300)
-        buckets, topics = build_routes(aws, queue)
+        buckets = {"s3": aws.create_bucket("demo-trail-s3")}
+        queue = queue_from_template(moto, aws, buckets["s3"])
+        buckets, topics = build_routes(aws, queue, buckets)
         print(f"moto (AWS) on {moto.endpoint_url}, splunkd emulator on {splunkd.server_uri}")
         print(f"queue {queue.url} (dead-letter queue {queue.dlq.name}); buckets: {', '.join(buckets.values())}")
         expected = upload(aws, buckets, topics, args.objects_per_shape, args.records_per_object)
