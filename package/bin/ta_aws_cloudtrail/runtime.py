@@ -17,53 +17,39 @@ from .logs import SECRETS, addon_logger
 from .settings import SplunkdConnection, load_account, load_iam_role, load_proxy
 
 
-def connect_aws(
+def connection_settings(
     conn: SplunkdConnection, settings, *, sqs_endpoint_url: Optional[str] = None
-) -> Tuple[AwsClients, Optional[str]]:
-    """AWS clients with the input's account, role and proxy, and the proxy URL (for other HTTPS fetches).
-
-    Raises ConfigError when the account, role or proxy is missing or invalid.
-    """
-    account = load_account(conn, settings.account)
-    role = load_iam_role(conn, settings.iam_role) if settings.iam_role else None
+) -> AwsConnectionSettings:
+    """The input's account, role and proxy from splunkd, with its endpoints. Raises ConfigError when the account,
+    role or proxy is missing or invalid."""
     proxy = load_proxy(conn)
     if proxy is not None:
         SECRETS.add(proxy.password)
-    proxy_url = proxy.url if proxy is not None else None
-    clients = AwsClients(
-        AwsConnectionSettings(
-            account=account,
-            role=role,
-            region=settings.region,
-            role_session_name=f"splunk-ta-aws-cloudtrail-{settings.name}",
-            sqs_endpoint_url=sqs_endpoint_url,
-            s3_endpoint_url=settings.s3_endpoint_url,
-            sts_endpoint_url=settings.sts_endpoint_url,
-            proxy_url=proxy_url,
-            ca_bundle=settings.ca_bundle,
-            max_pool_connections=settings.max_in_flight + 4,
-        )
-    )
-    return clients, proxy_url
-
-
-def aws_session(conn: SplunkdConnection, settings) -> Tuple[Any, AwsConnectionSettings]:
-    """A boto3 session with the input's account, role and proxy (for inputs that make their own clients)."""
-    account = load_account(conn, settings.account)
-    role = load_iam_role(conn, settings.iam_role) if settings.iam_role else None
-    proxy = load_proxy(conn)
-    if proxy is not None:
-        SECRETS.add(proxy.password)
-    connection = AwsConnectionSettings(
-        account=account,
-        role=role,
+    return AwsConnectionSettings(
+        account=load_account(conn, settings.account),
+        role=load_iam_role(conn, settings.iam_role) if settings.iam_role else None,
         region=settings.region,
         role_session_name=f"splunk-ta-aws-cloudtrail-{settings.name}",
+        sqs_endpoint_url=sqs_endpoint_url,
+        s3_endpoint_url=settings.s3_endpoint_url,
         sts_endpoint_url=settings.sts_endpoint_url,
         proxy_url=proxy.url if proxy is not None else None,
         ca_bundle=settings.ca_bundle,
         max_pool_connections=settings.max_in_flight + 4,
     )
+
+
+def connect_aws(
+    conn: SplunkdConnection, settings, *, sqs_endpoint_url: Optional[str] = None
+) -> Tuple[AwsClients, Optional[str]]:
+    """The S3 inputs' clients (SQS, S3), and the proxy URL (for other HTTPS fetches)."""
+    connection = connection_settings(conn, settings, sqs_endpoint_url=sqs_endpoint_url)
+    return AwsClients(connection), connection.proxy_url
+
+
+def aws_session(conn: SplunkdConnection, settings) -> Tuple[Any, AwsConnectionSettings]:
+    """A boto3 session with the input's account, role and proxy (for inputs that make their own clients)."""
+    connection = connection_settings(conn, settings)
     return build_session(connection), connection
 
 
