@@ -304,6 +304,9 @@ class RunningInput:
             if self._event_count >= count:
                 return list(self._events)
         reason = "stdout closed" if self._output_finished() else f"timed out after {timeout}s"
+        if self._output_finished():
+            # the process is ending: let the stderr reader catch up, so the message shows why
+            self._stderr_reader.join(5)
         raise TimeoutError(f"expected {count} event(s), {reason}: {self.describe()}")
 
     def wait_until(self, predicate: Callable[[], bool], timeout: float = 30.0, interval: float = 0.05) -> None:

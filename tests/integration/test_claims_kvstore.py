@@ -100,6 +100,34 @@ def test_a_lapsed_claim_is_taken_over_by_exactly_one_of_several_readers(splunkd)
     assert sorted(r.status for r in results) == [CLAIMED, STOPPED, STOPPED]
 
 
+def test_a_taker_killed_between_its_marker_and_its_claim_does_not_block_the_object(splunkd):
+    """Found by the crash test: a process killed after inserting the takeover marker and before writing its claim
+    left the object waited on for ever. The marker lapses after a lease; one of the next readers takes over."""
+    crashed = Reader(splunkd, "hostA:1", lease_seconds=0.5)
+    first = crashed.claim()
+    first.progress.records_done = 300
+    assert crashed.ledger.wait_saved(crashed.ledger.report(first.progress, 300), timeout=5)
+    # the killed taker's marker, named after the lapsed claim as every taker names it
+    marker = f"{first.progress.key_id}~{first.progress.claim_token}"
+    assert crashed.store.insert({"_key": marker, "input": "in", "updated": time.time()})
+    readers = [Reader(splunkd, f"host{i}:{i}", poll_seconds=0.05, lease_seconds=2.0) for i in range(2)]
+    stopper = threading.Event()
+    started = time.monotonic()
+    with ThreadPoolExecutor(2) as pool:
+        futures = [pool.submit(r.claim, stop=stopper) for r in readers]
+        winner = None
+        while winner is None and time.monotonic() - started < 5:
+            winner = next((f.result() for f in futures if f.done()), None)
+            time.sleep(0.05)
+        time.sleep(0.5)
+        stopper.set()
+        results = [f.result(timeout=5) for f in futures]
+    assert sorted(r.status for r in results) == [CLAIMED, STOPPED]
+    taken = next(r for r in results if r.status == CLAIMED)
+    assert taken.resume_from == 300
+    assert time.monotonic() - started < 5
+
+
 def test_a_claim_of_a_process_gone_from_this_host_lapses_at_once(splunkd):
     import socket
     import subprocess

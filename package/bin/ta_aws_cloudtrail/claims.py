@@ -9,7 +9,9 @@ backfill) the claim lives in the object's progress document, because the KV stor
   nobody ever had progress for it: reading from the start is right without reading anything back.
 - 409: the document is read now. Done (same version): skip. Held by a live claim: wait, polling, until it is done,
   released or lapsed. A lapsed claim is taken over through an insert-if-absent of a marker named after the lapsed
-  claim, which only one taker can win; no document is ever deleted, so there is no gap for a third reader.
+  claim, which only one taker can win; no document is ever deleted, so there is no gap for a third reader. A taker
+  killed between its marker and its claim leaves a marker that lapses after a lease too: the next marker is named
+  after it.
 - A claim lapses when its expiry passes (the holder's progress saves renew it; a renewer covers slow reads),
   when its holder released it (finished or interrupted: expiry 0), or at once when its holder ran on this host and its
   process is gone (a crashed input does not hold its objects for a whole lease).
@@ -151,13 +153,11 @@ class ObjectClaims:
                     # ours (an earlier message of this process); no other process takes a live claim over
                     self._store.put(replace(wanted, records_done=resume).document())
                     return self._claimed(replace(wanted, records_done=resume), resume, waited_for)
-                if self._lapsed(current):
-                    marker = f"{progress.key_id}~{current.claim_token or repr(current.updated)}"
-                    if self._store.insert({"_key": marker, "input": progress.input, "updated": time.time()}):
-                        taken = replace(wanted, records_done=resume)
-                        self._store.put(taken.document())
-                        return self._claimed(taken, resume, waited_for)
-                    # another reader won the lapsed claim: it is live again, wait for it
+                if self._lapsed(current) and self._take_over(progress, current):
+                    taken = replace(wanted, records_done=resume)
+                    self._store.put(taken.document())
+                    return self._claimed(taken, resume, waited_for)
+                # another reader won the lapsed claim: it is live again, wait for it
                 if not waited_for:
                     waited_for = current.claim_holder or "another reader"
                     self._log.info(
@@ -171,6 +171,25 @@ class ObjectClaims:
         except KvStoreError as exc:
             self._ledger.store_failed(str(exc))
             return ClaimResult(CLAIMED, progress, mine.records_done if mine else 0, waited_for)
+
+    def _take_over(self, progress: ObjectProgress, current: ObjectProgress) -> bool:
+        """Win the takeover of ``current``'s lapsed claim: insert the marker named after it (one winner).
+
+        A marker whose taker died before writing its own claim (killed between the two writes) must not block the
+        object for ever: once it is older than a lease while the document still holds the lapsed claim, the next
+        takeover goes through a marker named after that one, again with a single winner.
+        """
+        marker = f"{progress.key_id}~{current.claim_token or repr(current.updated)}"
+        while True:
+            if self._store.insert({"_key": marker, "input": progress.input, "updated": time.time()}):
+                return True
+            found = self._store.query({"_key": marker})
+            if not found:
+                continue  # deleted meanwhile (retention): insert again
+            placed = float(found[0].get("updated") or 0.0)
+            if time.time() - placed < self._lease:
+                return False  # a taker is (or was lately) writing its claim: wait for it
+            marker = f"{marker}~{placed!r}"
 
     def release(self, progress: ObjectProgress) -> None:
         """The reader is finished with the object (done or not): its claim lapses at once (expiry 0).

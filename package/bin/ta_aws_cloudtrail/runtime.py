@@ -22,12 +22,14 @@ def connection_settings(
 ) -> AwsConnectionSettings:
     """The input's account, role and proxy from splunkd, with its endpoints. Raises ConfigError when the account,
     role or proxy is missing or invalid."""
+    account = load_account(conn, settings.account)  # first: a missing account is the likeliest mistake
+    role = load_iam_role(conn, settings.iam_role) if settings.iam_role else None
     proxy = load_proxy(conn)
     if proxy is not None:
         SECRETS.add(proxy.password)
     return AwsConnectionSettings(
-        account=load_account(conn, settings.account),
-        role=load_iam_role(conn, settings.iam_role) if settings.iam_role else None,
+        account=account,
+        role=role,
         region=settings.region,
         role_session_name=f"splunk-ta-aws-cloudtrail-{settings.name}",
         sqs_endpoint_url=sqs_endpoint_url,
