@@ -8,7 +8,7 @@ import import_declare_test  # noqa: F401  (puts the add-on's lib/ first on sys.p
 from solnlib import log
 from splunklib import modularinput as smi
 
-from ta_aws_cloudtrail.aws import cloudtrail_client, describe_aws_error
+from ta_aws_cloudtrail.aws import STS_REGION_BY_PARTITION, cloudtrail_client, describe_aws_error
 from ta_aws_cloudtrail.events import EventSink
 from ta_aws_cloudtrail.kvstore import KvStoreError
 from ta_aws_cloudtrail.logs import SECRETS
@@ -36,7 +36,8 @@ def validate_input(definition: smi.ValidationDefinition) -> None:
     try:
         settings = parse_lookup_settings(stanza, definition.parameters)
         session, connection = aws_session(conn, settings)
-        region = _regions(settings, session, conn)[0]
+        # with "all", the partition's first region (always enabled), not an opt-in region that may not be
+        region = settings.regions[0] if settings.regions else STS_REGION_BY_PARTITION[connection.account.partition]
         client = cloudtrail_client(session, connection, region, settings.cloudtrail_endpoint_url)
         client.lookup_events(MaxResults=1)
     except ConfigError as exc:

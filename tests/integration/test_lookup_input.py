@@ -279,6 +279,10 @@ def test_validation_on_save(lookup, splunkd, lookup_runner):
     assert bad.returncode != 0
     assert "Event selector (event_selector)" in bad.message and "'s3-List'" in bad.message
     assert "Start (days back) (start_days) must be between 1 and 90" in bad.message
+    # "all": checked in the partition's first region, not in an opt-in region the account may not have enabled
+    lookup.disabled_regions.add("af-south-1")
+    everywhere = lookup_runner.validate("history", params(lookup, regions="all"), splunkd)
+    assert everywhere.returncode == 0, everywhere.message
     lookup.fail_next(REGIONS[0], "AccessDeniedException", "not authorized to perform: cloudtrail:LookupEvents")
     denied = lookup_runner.validate("history", params(lookup), splunkd)
     assert denied.returncode != 0 and "allow cloudtrail:LookupEvents" in denied.message
