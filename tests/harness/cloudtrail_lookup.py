@@ -106,7 +106,6 @@ class CloudTrailLookupEmulator(LoopbackServer):
         self._token_epoch = 0
         self.disabled_regions: Set[str] = set()
         self.throttled = 0
-        self.requests_served = 0
 
     # --- set-up -------------------------------------------------------------------------------------------
 
@@ -180,7 +179,6 @@ class CloudTrailLookupEmulator(LoopbackServer):
             if self._failures[region]:
                 code, message, status = self._failures[region].popleft()
                 raise _ApiError(code, message, status)
-            self.requests_served += 1
             events = self._events[region]
             attributes = request.get("LookupAttributes") or []
             if len(attributes) > 1:

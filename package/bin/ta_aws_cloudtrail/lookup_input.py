@@ -50,7 +50,6 @@ class Stream:
     category: Optional[str]  # None: management events; "insight": Insights events
     name: str = ""
     skip: bool = False  # a region the account has not enabled (all-regions mode): skipped from then on
-    calls: int = 0
     throttled_since: Optional[float] = None
     backoff: float = 1.0
     seen: Set[str] = field(default_factory=set)
@@ -87,7 +86,6 @@ class EventHistoryInput:
         self.calls = 0
         self.events = 0
         self.throttled = 0
-        self._events_before_pass = 0
 
     def progress_fields(self) -> Dict[str, object]:
         with self._lock:
@@ -105,13 +103,14 @@ class EventHistoryInput:
         streams = [s for s in self.streams if not s.skip]
         if not streams:
             return
-        started, before = time.monotonic(), self.progress_fields()
+        started = time.monotonic()
+        with self._lock:
+            calls_before, events_before = self.calls, self.events
         with ThreadPoolExecutor(max_workers=min(len(streams), MAX_STREAM_THREADS), thread_name_prefix="lookup") as pool:
             for future in [pool.submit(self._read_stream_safely, stream) for stream in streams]:
                 future.result()
         with self._lock:
-            calls, events = self.calls - int(before["lookup_calls"]), self.events - self._events_before_pass
-            self._events_before_pass = self.events
+            calls, events = self.calls - calls_before, self.events - events_before
         if not self._stop.is_set():
             self._logger.info(
                 "Event history pass done: streams=%d events=%d lookup_calls=%d duration_s=%.1f",
