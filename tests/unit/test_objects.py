@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harness.subscription_files import control_document, data_document, firehose_object
 from ta_aws_cloudtrail import objects
 from ta_aws_cloudtrail.objects import (
     ObjectFormatError,
@@ -419,3 +420,99 @@ def test_damaged_input_only_ever_raises_object_format_error(
 def test_absurdly_deep_nesting_is_a_format_error() -> None:
     _, error = read_until_error([b'{"Records":[{"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}]}"])
     assert "nested too deeply" in str(error)
+
+
+# --- CloudWatch Logs subscription documents (Firehose objects) ------------------------------------------------
+
+
+def _messages(count: int, start: int = 0) -> List[str]:
+    return [json.dumps(cloudtrail_record(start + n), separators=(",", ":")) for n in range(count)]
+
+
+def test_subscription_documents_yield_each_data_log_event_message_and_skip_control_messages() -> None:
+    first, second, third = _messages(3), _messages(2, 3), _messages(4, 5)
+    body = firehose_object(
+        [
+            data_document(first, "/trail", "123456789012_CloudTrail_us-east-1"),
+            control_document(),
+            data_document(second, "/trail", "123456789012_CloudTrail_eu-west-1"),
+            data_document(third, "/trail", "123456789012_CloudTrail_us-east-1"),
+        ],
+        gzip_twice=[3],
+    )
+    records = list(iter_records(cut(body, 7), NO_CAP))
+    assert [text for text, _ in records] == first + second + third
+    assert [value["userIdentity"]["userName"] for _, value in records] == [f"user-{n}" for n in range(9)]
+
+
+@pytest.mark.parametrize("gzip_object", [False, True])
+def test_a_firehose_object_gzipped_as_a_whole_is_unwrapped(gzip_object: bool) -> None:
+    messages = _messages(5)
+    body = firehose_object(
+        [data_document(messages[:2], "g", "s"), data_document(messages[2:], "g", "s")], gzip_object=gzip_object
+    )
+    assert [text for text, _ in iter_records([body], NO_CAP)] == messages
+
+
+def test_uncompressed_subscription_documents_are_read_too() -> None:
+    messages = _messages(3)
+    body = b"\n".join(json.dumps(data_document([m], "g", "s")).encode() for m in messages)
+    assert [text for text, _ in iter_records(cut(body, 5), NO_CAP)] == messages
+
+
+def test_a_message_that_is_not_json_comes_with_no_value_and_keeps_its_place() -> None:
+    good = _messages(2)
+    body = firehose_object([data_document([good[0], "not json {", "[1, 2] trailing", good[1]], "g", "s")])
+    records = list(iter_records([body], NO_CAP))
+    assert [value is None for _, value in records] == [False, True, True, False]
+    assert [records[0][0], records[3][0]] == good
+
+
+def test_non_ascii_messages_are_decoded_as_utf8() -> None:
+    message = json.dumps(cloudtrail_record(1, note="café ☃"), ensure_ascii=False)
+    body = firehose_object([data_document([message], "g", "s")])
+    [(text, value)] = list(iter_records(cut(body, 3), NO_CAP))
+    assert text == message and value["note"] == "café ☃"
+
+
+def test_a_subscription_document_of_another_kind_fails_after_the_records_before_it() -> None:
+    odd = dict(data_document(_messages(1), "g", "s"), messageType="SOMETHING_ELSE")
+    body = firehose_object([data_document(_messages(2), "g", "s"), odd])
+    records, error = read_until_error([body])
+    assert "neither a DATA_MESSAGE" in str(error)
+    assert len(records) == 2 and error.records_read == 2
+
+
+def test_a_truncated_subscription_object_keeps_the_complete_documents() -> None:
+    body = (
+        firehose_object([data_document(_messages(2), "g", "s")])
+        + gzip.compress(json.dumps(data_document(_messages(3, 2), "g", "s")).encode())[:-12]
+    )
+    records, _ = read_until_error([body])
+    assert [value["userIdentity"]["userName"] for _, value in records] == ["user-0", "user-1"]
+
+
+def test_gzip_nesting_is_unwrapped_a_bounded_number_of_times() -> None:
+    document = json.dumps(data_document(_messages(1), "g", "s")).encode()
+    wrapped = document
+    for _ in range(objects.MAX_GZIP_LAYERS):
+        wrapped = gzip.compress(wrapped)
+    assert len(list(iter_records([wrapped], NO_CAP))) == 1
+    with pytest.raises(ObjectFormatError, match="not JSON"):
+        list(iter_records([gzip.compress(wrapped)], NO_CAP))
+
+
+def test_memory_of_a_large_subscription_object_depends_on_one_document_not_the_object() -> None:
+    document = data_document(_messages(200), "g", "s")
+    member = gzip.compress(json.dumps(document).encode())
+    count = 0
+    tracemalloc.start()
+    try:
+        for _ in iter_records(itertools.repeat(member, 150), NO_CAP):  # ~150 documents, ~50 MB of JSON
+            count += 1
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == 150 * 200
+    # one document parsed (its dict and strings) is ~10x its text; the object is 150 documents
+    assert peak < 16 * len(json.dumps(document)) < 150 * len(json.dumps(document)) / 9, peak

@@ -8,7 +8,7 @@ from typing import List, Optional, Tuple
 
 import pytest
 
-from ta_aws_cloudtrail.routing import DIGEST, INSIGHT, LOG, OTHER, account_from_key, classify_key
+from ta_aws_cloudtrail.routing import DIGEST, INSIGHT, LOG, OTHER, SUBSCRIPTION, account_from_key, classify_key
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -108,3 +108,27 @@ def test_keys_in_real_cloudtrail_sns_notifications_are_logs(example: str) -> Non
     )
     keys = notification["s3ObjectKey"]
     assert [(classify_key(key), account_from_key(key)) for key in keys] == [(LOG, "123456789012")] * len(keys)
+
+
+FIREHOSE_KEYS = [
+    "2026/12/02/16/cloudtrail-to-s3-1-2026-12-02-16-05-33-0b1f7c9e-2d8a-4a8e-9e63-5b2f7f5d1a10",
+    "cwl/2026/12/02/16/cloudtrail-to-s3-3-2026-12-02-16-05-33-0b1f7c9e-2d8a-4a8e-9e63-5b2f7f5d1a10.gz",
+]
+
+
+@pytest.mark.parametrize("key", FIREHOSE_KEYS)
+def test_files_named_as_firehose_names_them_may_hold_subscription_documents(key: str) -> None:
+    assert classify_key(key) == SUBSCRIPTION
+    assert account_from_key(key) is None
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "2026/12/02/16/notes.txt",
+        "2026/12/02/16/stream-2026-12-02-16-05-33",  # no version number
+        "AWSLogs/111122223333/Config/us-east-1/2021/07/28/cloudtrail-to-s3-1-2026-12-02-16-05-33-0b1f7c9e",
+    ],
+)
+def test_other_files_are_not_taken_for_firehose_files(key: str) -> None:
+    assert classify_key(key) == OTHER

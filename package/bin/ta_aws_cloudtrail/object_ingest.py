@@ -139,7 +139,7 @@ class ObjectIngester:
         kind = routing.classify_key(ref.key)
         if kind == routing.OTHER:
             self._metrics.add(objects_skipped_other=1)
-            self._log.debug("Skipped %s: not a CloudTrail log file", ref.source)
+            self._log.debug("Skipped %s: not a CloudTrail log file or a Firehose file", ref.source)
             return None
         if kind == routing.DIGEST and not settings.ingest_digest_files:
             self._metrics.add(objects_skipped_digest=1)
@@ -251,7 +251,11 @@ class ObjectIngester:
         else:
             self._metrics.add(objects_ingested=1)
             if progress.records_done == 0:
-                self._log.warning("%s has no CloudTrail records (no Records array or an empty one)", ref.source)
+                self._log.warning(
+                    "%s has no CloudTrail records (no Records array, an empty one, or only CloudWatch Logs control "
+                    "messages)",
+                    ref.source,
+                )
             self._log.debug(
                 "Ingested %s: %d records (resumed after %d)", ref.source, progress.records_done, resume_from
             )

@@ -1,9 +1,17 @@
 """A CloudTrail object's bytes -> its records, streamed.
 
 Input is an iterable of byte chunks (e.g. botocore's ``StreamingBody.iter_chunks()``). Gzip is
-recognised by its magic bytes, anything else is read as plain JSON. Decompression and JSON splitting
-work on bounded pieces, so memory depends on the piece size and the largest record, never on the
-object's size.
+recognised by its magic bytes, anything else is read as plain JSON; a gzip member whose content is
+gzip again (Firehose compressing CloudWatch Logs' already gzipped records) is unwrapped. Decompression
+and JSON splitting work on bounded pieces, so memory depends on the piece size and the largest record
+(or subscription document), never on the object's size.
+
+Two layouts are recognised by content: a CloudTrail log file (``{"Records": [...]}`` or a top-level
+array), and CloudWatch Logs subscription documents as Firehose writes them to S3: JSON objects
+``{"messageType", "owner", "logGroup", "logStream", "subscriptionFilters", "logEvents": [...]}`` one
+after the other with no separator. There each DATA_MESSAGE log event's ``message`` (a CloudTrail
+record) is a record, numbered across the documents; CONTROL_MESSAGE documents (health checks) yield
+nothing.
 
 Each array element is yielded as ``(text, value)``: ``text`` is the element's exact source slice
 (already valid JSON, so events need no re-serialisation) and ``value`` the parsed element.
@@ -18,7 +26,9 @@ measured ~30% slower for every record around it.
 
 from __future__ import annotations
 
+import itertools
 import json
+import operator
 import re
 import zlib
 from typing import Any, Iterable, Iterator, List, Optional, Tuple
@@ -34,6 +44,13 @@ PIECE_BYTES = 64 * 1024
 _LOOKAHEAD_CHARS = 16 * 1024
 # Compressed bytes per decompression step (see _gunzip).
 _GZIP_INPUT_BYTES = 16 * 1024
+# Gzip inside gzip is unwrapped this many times at most (Firehose adds one layer to CloudWatch Logs' one).
+MAX_GZIP_LAYERS = 3
+# The first property names of a CloudWatch Logs subscription document (CloudTrail's files start with "Records").
+_SUBSCRIPTION_START = re.compile(
+    r'\{[ \t\n\r]*"(?:messageType|owner|logGroup|logStream|subscriptionFilters|logEvents)"[ \t\n\r]*:'
+)
+_SUBSCRIPTION_PEEK_CHARS = 64
 _UTF8_BOM = b"\xef\xbb\xbf"
 _TRUNCATED = "The object's JSON ends early (truncated object)"
 _WHITESPACE = " \t\n\r"
@@ -78,15 +95,20 @@ class _Damage(Exception):
 def iter_records(chunks: Iterable[bytes], max_decompressed_bytes: int) -> Iterator[Tuple[str, Any]]:
     """Yield ``(text, value)`` for each element of the top-level "Records" array (or top-level array).
 
-    Elements may be of any JSON type. An object without "Records" yields nothing. Damage anywhere
-    (not JSON, truncated, corrupt gzip, empty, over the size cap) raises ObjectFormatError after every
-    complete element before it has been yielded.
+    Elements may be of any JSON type. An object without "Records" yields nothing. Subscription documents
+    yield their log events' messages (see the module docstring; a message that is not JSON comes as
+    ``(message, None)``). Damage anywhere (not JSON, truncated, corrupt gzip, empty, over the size cap)
+    raises ObjectFormatError after every complete element before it has been yielded.
     """
     buffer = _TextBuffer(_latin1_pieces(chunks, max_decompressed_bytes))
     records_read = 0
     try:
         first = buffer.skip_whitespace()
-        if first == "[":
+        if first == "{" and buffer.starts_subscription_document():
+            for element in _iter_subscription_records(buffer):
+                yield element
+                records_read += 1
+        elif first == "[":
             buffer.pos += 1
             for element in _iter_array(buffer):
                 yield element
@@ -163,6 +185,44 @@ def _iter_object_records(buffer: _TextBuffer) -> Iterator[Tuple[str, Any]]:
             raise buffer.damage("expected ',' or '}' in the top-level object")
         buffer.pos += 1
         char = buffer.skip_whitespace()
+
+
+def _iter_subscription_records(buffer: _TextBuffer) -> Iterator[Tuple[str, Any]]:
+    """The log events' messages of concatenated subscription documents, the first starting at ``pos``."""
+    while True:
+        char = buffer.skip_whitespace()
+        if char == "":
+            return
+        if char != "{":
+            raise buffer.damage("expected another CloudWatch Logs subscription document")
+        document, start, end = buffer.scan_value()
+        document_text = buffer.text[start:end]
+        buffer.pos = end
+        if not document_text.isascii():  # parsed again from its real text (see the module docstring)
+            document = _decode_utf8(document_text)[1]
+        message_type = document.get("messageType") if isinstance(document, dict) else None
+        if message_type == "CONTROL_MESSAGE":
+            continue
+        log_events = document.get("logEvents") if message_type == "DATA_MESSAGE" else None
+        if not isinstance(log_events, list):
+            raise _Damage(
+                "A CloudWatch Logs subscription document is neither a DATA_MESSAGE with logEvents nor a CONTROL_MESSAGE"
+            )
+        for log_event in log_events:
+            yield _log_event_record(log_event)
+
+
+def _log_event_record(log_event: Any) -> Tuple[str, Any]:
+    """A subscription log event -> (its message, the message parsed), or (message, None) if it is not JSON."""
+    message = log_event.get("message") if isinstance(log_event, dict) else None
+    if not isinstance(message, str):
+        return "", None
+    text = message.strip(_WHITESPACE)
+    try:
+        value, end = _SCAN_ONCE(text, 0)
+    except (StopIteration, ValueError, RecursionError):
+        return message, None
+    return (text, value) if end == len(text) else (message, None)
 
 
 def _iter_array(buffer: _TextBuffer) -> Iterator[Tuple[str, Any]]:
@@ -258,6 +318,12 @@ class _TextBuffer:
             unconsumed += len(piece)
         self.text = "".join(parts)
         self.pos = 0
+
+    def starts_subscription_document(self) -> bool:
+        """Whether the object at ``pos`` starts like a CloudWatch Logs subscription document."""
+        if len(self.text) - self.pos < _SUBSCRIPTION_PEEK_CHARS and not self.at_end:
+            self.read_more(_SUBSCRIPTION_PEEK_CHARS)
+        return _SUBSCRIPTION_START.match(self.text, self.pos) is not None
 
     def skip_whitespace(self) -> str:
         """Move to the next non-whitespace character and return it ("" at the end of the text)."""
@@ -374,7 +440,7 @@ def _byte_pieces(chunks: Iterable[bytes], max_decompressed_bytes: int) -> Iterat
             break
         head += chunk
     all_chunks = _prepend(head, chunk_iterator)
-    pieces = _gunzip(all_chunks) if head.startswith(_GZIP_MAGIC) else _split(all_chunks)
+    pieces = _gunzip_layers(all_chunks, 1) if head.startswith(_GZIP_MAGIC) else _split(all_chunks)
     total = 0
     for piece in pieces:
         total += len(piece)
@@ -404,10 +470,28 @@ def _split(chunks: Iterable[bytes]) -> Iterator[bytes]:
             yield chunk[offset : offset + PIECE_BYTES]
 
 
-def _gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
+def _gunzip_layers(chunks: Iterable[bytes], layer: int) -> Iterator[bytes]:
+    """Like _gunzip, but a member whose content starts with gzip's magic bytes is decompressed again."""
+    for _, numbered_pieces in itertools.groupby(_gunzip(chunks), key=operator.itemgetter(0)):
+        pieces: Iterator[bytes] = (piece for _, piece in numbered_pieces)
+        head = b""
+        for piece in pieces:
+            head += piece
+            if len(head) >= len(_GZIP_MAGIC):
+                break
+        member = _prepend(head, pieces)
+        if head.startswith(_GZIP_MAGIC) and layer < MAX_GZIP_LAYERS:
+            yield from _gunzip_layers(member, layer + 1)
+        else:
+            yield from member
+
+
+def _gunzip(chunks: Iterable[bytes]) -> Iterator[Tuple[int, bytes]]:
     """Decompress one or more concatenated gzip members (NUL padding between or after them is allowed,
-    as gzip(1) and Python's gzip module allow it), at most PIECE_BYTES of output per step."""
+    as gzip(1) and Python's gzip module allow it), at most PIECE_BYTES of output per step, each piece
+    with the number of its member."""
     decompressor = None  # None between members
+    member = 0
     for chunk in chunks:
         view = memoryview(chunk)
         # zlib copies the input it has not used yet at every step: small input slices keep that cheap.
@@ -420,16 +504,18 @@ def _gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
                     if not data:
                         break
                     decompressor = zlib.decompressobj(_GZIP_WBITS)
+                    member += 1
                 # A failing step returns none of its output: keep the state before it (~1 us) to recover
                 # the output that came before the damage (a bad CRC is only seen after all the data).
                 state_before = decompressor.copy()
                 try:
                     piece = decompressor.decompress(data, PIECE_BYTES)
                 except zlib.error as error:
-                    yield from _output_before_error(state_before, data)
+                    for recovered in _output_before_error(state_before, data):
+                        yield member, recovered
                     raise _Damage(f"The object is not valid gzip data ({error})") from None
                 if piece:
-                    yield piece
+                    yield member, piece
                 if decompressor.eof:
                     data = decompressor.unused_data
                     decompressor = None

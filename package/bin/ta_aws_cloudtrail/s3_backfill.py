@@ -32,7 +32,7 @@ from .metrics import InputMetrics
 from .notifications import ObjectRef
 from .object_ingest import Interrupted, ObjectFailed, ObjectIngester
 from .settings import BackfillSettings
-from .trail_listing import DIGESTS, INSIGHTS, LOGS, Partition, TrailLister, days
+from .trail_listing import DIGESTS, FIREHOSE, INSIGHTS, LOGS, Partition, TrailLister, days
 
 COMPLETE = "_complete"
 SAVE_CURSORS_EVERY_SECONDS = 2.0
@@ -129,7 +129,7 @@ class CloudTrailS3Backfill:
             )
             return "already complete"
         last_day = settings.last_day()
-        folders = [LOGS, INSIGHTS] + ([DIGESTS] if settings.ingest_digest_files else [])
+        folders = [LOGS, INSIGHTS, FIREHOSE] + ([DIGESTS] if settings.ingest_digest_files else [])
         partitions = self._lister.partitions(settings.account_ids, settings.regions, folders)
         if not partitions:
             self._log.warning(

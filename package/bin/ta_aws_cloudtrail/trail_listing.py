@@ -5,6 +5,9 @@ CloudTrail, CloudTrail-Insight or CloudTrail-Digest. Delimiter listings find the
 region); then one day prefix of one partition is listed at a time, a page (up to 1,000 keys) at a time, so memory
 does not grow with the bucket. ListObjectsV2 calls: 1 for AWSLogs/, 1 per organization folder, 1 per account, 1 per
 account folder, then 1 per partition and day (more only for days with over 1,000 files in one partition).
+
+Files that Kinesis Data Firehose wrote from a CloudWatch Logs subscription (`<prefix>YYYY/MM/DD/HH/<stream>-…`) make
+one more partition, "firehose", when the prefix holds year folders (1 more call to find out).
 """
 
 from __future__ import annotations
@@ -15,8 +18,11 @@ from datetime import date, timedelta
 from typing import Callable, FrozenSet, Iterable, Iterator, List, Optional
 
 from .notifications import ObjectRef
+from .routing import is_firehose_file
 
 LOGS, INSIGHTS, DIGESTS = "CloudTrail", "CloudTrail-Insight", "CloudTrail-Digest"
+FIREHOSE = "firehose"
+_YEAR = re.compile(r"^\d{4}$")
 CLOUDTRAIL_SUFFIXES = (".json.gz", ".json")
 _ACCOUNT = re.compile(r"^\d{12}$")
 _ORGANIZATION = re.compile(r"^o-[a-z0-9]{10,32}$")
@@ -25,14 +31,16 @@ _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 
 @dataclass(frozen=True)
 class Partition:
-    prefix: str  # <prefix>AWSLogs/[o-…/]<account>/<folder>/<region>/
+    prefix: str  # <prefix>AWSLogs/[o-…/]<account>/<folder>/<region>/, or <prefix> for Firehose's files
     account: str
-    folder: str
+    folder: str  # CloudTrail, CloudTrail-Insight, CloudTrail-Digest, or FIREHOSE
     region: str
 
     @property
     def name(self) -> str:
         """Stable and unique within a bucket prefix (an organization trail adds its o-… folder)."""
+        if self.folder == FIREHOSE:
+            return FIREHOSE
         return self.prefix.split("AWSLogs/", 1)[-1].rstrip("/")
 
     def day_prefix(self, day: date) -> str:
@@ -53,6 +61,7 @@ class TrailLister:
     def __init__(self, s3, bucket: str, key_prefix: str, list_page: Optional[Callable[[dict], dict]] = None) -> None:
         self._s3 = s3
         self._bucket = bucket
+        self._key_prefix = key_prefix
         self._root = f"{key_prefix}AWSLogs/"
         self._list_page = list_page or (lambda params: s3.list_objects_v2(**params))
 
@@ -78,16 +87,20 @@ class TrailLister:
                 for region in self._folders(f"{account_prefix}{folder}/"):
                     if _REGION.match(region) and (not regions or region in regions):
                         found.append(Partition(f"{account_prefix}{folder}/{region}/", account, folder, region))
-        return sorted(found, key=lambda p: p.name)
+        found.sort(key=lambda p: p.name)
+        if FIREHOSE in wanted_folders and any(_YEAR.match(name) for name in self._folders(self._key_prefix)):
+            found.append(Partition(self._key_prefix, "", FIREHOSE, ""))
+        return found
 
     def day_pages(self, partition: Partition, day: date, on_other: Callable[[str], None]) -> Iterator[List[ObjectRef]]:
         """The files of one partition and day, a page at a time; `on_other` is told of keys that are not
-        CloudTrail files (CloudTrail names its files *.json.gz)."""
+        CloudTrail files (CloudTrail names its files *.json.gz, Firehose as routing.is_firehose_file says)."""
+        firehose = partition.folder == FIREHOSE
         for page in self._pages(Prefix=partition.day_prefix(day)):
             refs = []
             for item in page.get("Contents", []):
                 key = item["Key"]
-                if not key.endswith(CLOUDTRAIL_SUFFIXES):
+                if not (is_firehose_file(key) if firehose else key.endswith(CLOUDTRAIL_SUFFIXES)):
                     on_other(key)
                     continue
                 refs.append(
