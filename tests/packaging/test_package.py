@@ -113,7 +113,7 @@ def test_package_is_clean_pure_python_and_not_writable_by_others(package):
     session_py = texts[f"{APP}/lib/botocore/session.py"]
     assert "SOCK_DGRAM" not in session_py and "client-side monitoring (UDP) is disabled" in session_py
     models = {n.split("/")[4] for n in names if n.startswith(f"{APP}/lib/botocore/data/") and n.count("/") > 4}
-    assert models == {"s3", "sqs", "sts", "cloudtrail"}
+    assert models == {"s3", "sqs", "sts", "cloudtrail", "logs"}
 
 
 @pytest.mark.parametrize("version", ["3.9", "3.13"])

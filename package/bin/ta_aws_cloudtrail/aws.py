@@ -172,12 +172,24 @@ class AwsClients:
 
 
 def cloudtrail_client(session: boto3.session.Session, settings: AwsConnectionSettings, region: str, endpoint_url):
-    """A CloudTrail client for ``region`` without botocore's retries: the Event history input paces its calls and
-    backs off on throttling itself, and a retry botocore made on its own would escape that pacing."""
+    """A CloudTrail client for ``region`` without botocore's retries (see paced_client)."""
+    return paced_client("cloudtrail", session, settings, region, endpoint_url)
+
+
+def logs_client(session: boto3.session.Session, settings: AwsConnectionSettings, region: str, endpoint_url):
+    """A CloudWatch Logs client for ``region`` without botocore's retries (see paced_client)."""
+    return paced_client("logs", session, settings, region, endpoint_url)
+
+
+def paced_client(
+    service: str, session: boto3.session.Session, settings: AwsConnectionSettings, region: str, endpoint_url
+):
+    """A client without botocore's retries: the inputs that poll an API pace their calls and back off on throttling
+    themselves, and a retry botocore made on its own would escape that pacing."""
     no_retries = Config(region_name=region, retries={"mode": "standard", "total_max_attempts": 1})
     config = _client_config(settings, S3_READ_TIMEOUT).merge(no_retries)
     return session.client(
-        "cloudtrail", region_name=region, endpoint_url=endpoint_url, verify=_verify(settings), config=config
+        service, region_name=region, endpoint_url=endpoint_url, verify=_verify(settings), config=config
     )
 
 
@@ -267,6 +279,8 @@ def describe_aws_error(exc: BaseException, doing: str, resource: str = "") -> Tu
     principal_match = _PRINCIPAL.search(detail)
     principal = f" for {principal_match.group(1)}" if principal_match else " for the input's AWS credentials"
 
+    if code == "ResourceNotFoundException" and doing.startswith("reading CloudWatch Logs"):
+        return redact(f"{doing}{target} failed: the log group does not exist in this region (ResourceNotFound)"), False
     if code in _NOT_FOUND_CODES:
         message = (
             f"{doing}{target} failed: the object does not exist (NoSuchKey; deleted, expired by a lifecycle "
@@ -295,6 +309,11 @@ def describe_aws_error(exc: BaseException, doing: str, resource: str = "") -> Tu
             message = (
                 f"{doing}{target} failed: access denied ({code}); allow cloudtrail:LookupEvents on "
                 f'"Resource": "*" (the action has no resource-level permission){principal}'
+            )
+        elif doing.startswith("reading CloudWatch Logs"):
+            message = (
+                f"{doing}{target} failed: access denied ({code}); allow logs:FilterLogEvents on the log group "
+                f"(arn:aws:logs:<region>:<account>:log-group:<name>:*){principal}"
             )
         elif doing.startswith("reading") and "queue" not in doing:
             bucket_key = resource[len("s3://") :] if resource.startswith("s3://") else resource

@@ -211,6 +211,14 @@ class ObjectEvents:
             return f"{self._without_time}{data}{_EVENT_END}"
         return f"{self._before_time}{time}{self._after_time}{data}{_EVENT_END}"
 
+    def format_with_default_time(self, record_text: str, record: dict, default_time: str) -> str:
+        """Like format, with ``default_time`` (epoch seconds text) when the record has no usable eventTime."""
+        data = _xml_escape(
+            record_text if _is_compact_and_xml_safe(record_text) else _compact_xml_safe_json(record, record_text)
+        )
+        time = event_time(record.get("eventTime")) or default_time
+        return f"{self._before_time}{time}{self._after_time}{data}{_EVENT_END}"
+
     def format_document(self, text: str, time: Optional[str]) -> str:
         """One ``<event>`` whose data is a whole JSON document, kept as it is (digest files)."""
         data = _xml_escape(_XML_INVALID.sub(_escape_for_json_string, text)).replace("\r", "&#13;")
