@@ -17,6 +17,7 @@ from environment import ARTIFACTS, input_params
 from harness.aws import ACCOUNT_ID, QueueCounts
 from harness.cloudtrail_data import make_records, record_json
 from harness.modinput import ModularInputRunner
+from harness.proxies import FaultInjectingProxy, Rule, target_is
 from harness.subscription_files import control_document, data_document, firehose_object
 
 SCHEME = "aws_cloudtrail_cloudwatch_logs"
@@ -326,3 +327,74 @@ def test_a_firehose_subscription_file_through_the_sqs_input_yields_exactly_its_l
         d for d in splunkd.kv_documents("ta_aws_cloudtrail_progress") if d.get("object_key") == key
     )
     assert progress["done"] is True and progress["records_done"] == 60
+
+
+def logs_error(code: str, message: str) -> bytes:
+    return json.dumps({"__type": code, "message": message}).encode()
+
+
+def test_throttling_an_expired_token_and_access_denied_cost_time_not_events(moto, logs, splunkd, logs_runner):
+    """Through a proxy in front of moto: FilterLogEvents answers ThrottlingException three times, refuses one
+    nextToken, then (for another input) AccessDenied. Calls keep to 5 per second."""
+    rng = random.Random(16)
+    group = new_group(logs, trail_streams(2))
+    records = records_at(12_000, 900, 0, now_millis() - 3600 * 1000, 3_000_000, rng)  # two pages in moto
+    put_records(logs, group, trail_streams(1)[0], records[:6_000])
+    put_records(logs, group, trail_streams(2)[1], records[6_000:])
+    with FaultInjectingProxy(moto.endpoint_url) as proxy:
+        json_errors = "application/x-amz-json-1.1"
+        proxy.add_rule(
+            Rule(
+                target_is("FilterLogEvents"),
+                status=400,
+                body=logs_error("ThrottlingException", "Rate exceeded"),
+                content_type=json_errors,
+                remaining=3,
+            )
+        )
+        proxy.add_rule(
+            Rule(
+                lambda r: target_is("FilterLogEvents")(r) and b"nextToken" in r.body,
+                status=400,
+                body=logs_error("InvalidParameterException", "The specified nextToken is invalid or expired."),
+                content_type=json_errors,
+                remaining=1,
+            )
+        )
+        overrides = {"logs_endpoint_url": proxy.url}
+        with logs_runner.start("paced", params(moto, group, **overrides), splunkd) as running:
+            ARTIFACTS.runs.append(running)
+            running.wait_for_events(12_000, timeout=90)
+            running.wait_until(lambda: "CloudWatch Logs pass done" in input_log(logs_runner, "paced"), timeout=30)
+            assert running.terminate() == 0
+        log_text = input_log(logs_runner, "paced")
+        call_times = [r.at for r in proxy.requests if target_is("FilterLogEvents")(r)]
+        proxy.clear_rules()
+        proxy.add_rule(
+            Rule(
+                target_is("FilterLogEvents"),
+                status=400,
+                body=logs_error(
+                    "AccessDeniedException",
+                    f"User: arn:aws:iam::{ACCOUNT_ID}:user/splunk is not authorized to perform: logs:FilterLogEvents",
+                ),
+                content_type=json_errors,
+            )
+        )
+        with logs_runner.start("denied", params(moto, group, **overrides), splunkd) as denied:
+            ARTIFACTS.runs.append(denied)
+            denied.wait_until(
+                lambda: input_log(logs_runner, "denied").count("CloudWatch Logs pass done") >= 2, timeout=40
+            )
+            assert denied.terminate() == 0
+    assert event_ids(running.events) == Counter(r["eventID"] for r in records)
+    warnings = [line for line in log_text.splitlines() if "log_level=WARNING" in line and "throttled" in line]
+    assert len(warnings) == 1 and "5 requests/s" in warnings[0], warnings
+    assert "FilterLogEvents answers again after" in log_text
+    assert "the nextToken was refused" in log_text
+    assert "throttled=3" in log_text  # the metrics line
+    busiest = max(sum(1 for t in call_times if start <= t < start + 1.0) for start in call_times)
+    assert busiest <= 5, busiest
+    errors = [line for line in input_log(logs_runner, "denied").splitlines() if "log_level=ERROR" in line]
+    assert len(errors) == 1, errors
+    assert "logs:FilterLogEvents" in errors[0] and "user/splunk" in errors[0] and denied.event_count == 0
