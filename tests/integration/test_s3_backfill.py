@@ -8,8 +8,9 @@ from environment import backfill_params, input_params
 from expectations import assert_exact_events, error_lines
 
 from harness.aws import cloudtrail_key
-from harness.cloudtrail_data import make_records
+from harness.cloudtrail_data import make_records, record_json
 from harness.proxies import FaultInjectingProxy, Rule, s3_error
+from harness.subscription_files import control_document, data_document, firehose_object
 from harness.trail_layout import lay_out_trail
 
 FIRST = date(2026, 10, 1)
@@ -285,3 +286,30 @@ def test_a_listing_denied_mid_walk_stops_it_with_one_line_and_a_restart_resumes_
     assert "cannot go on" in line and "s3:ListBucket" in line and "2026/10/02" in line
     assert_exact_events(second.events, trail.expected(date(2026, 10, 2), date(2026, 10, 3)))
     assert "Backfill complete" in second.log_text()
+
+
+def test_firehose_files_of_a_cloudwatch_logs_subscription_are_backfilled_by_day(moto, aws, splunkd, start_backfill):
+    """Files Firehose wrote under cwl/YYYY/MM/DD/HH/ (no AWSLogs/ at all): the range's days, each record once."""
+    bucket = aws.create_bucket()
+    expected = {}
+    for day in (1, 2, 3, 4):
+        for hour in (0, 13):
+            records = make_records(30, seed=day * 100 + hour, first_index=(day * 100 + hour) * 1000)
+            messages = [record_json(r) for r in records]
+            documents = [
+                data_document(messages[:10], "/ct", "s1"),
+                control_document(),
+                data_document(messages[10:], "/ct", "s2"),
+            ]
+            name = f"ct-to-s3-1-2026-10-{day:02d}-{hour:02d}-00-00-{day:04d}{hour:04d}-abcd"
+            key = f"cwl/2026/10/{day:02d}/{hour:02d}/{name}"
+            aws.put_cloudtrail_object(bucket, key, firehose_object(documents, gzip_twice=[2]), gzip=False)
+            if day in (2, 3):
+                expected[f"s3://{bucket}/{key}"] = records
+    aws.put_cloudtrail_object(bucket, "cwl/2026/10/02/05/readme.txt", b"not a firehose file", gzip=False)
+    running = start_backfill("firehose", backfill_params(moto, bucket, "2026-10-02", "2026-10-03", key_prefix="cwl"))
+    finish(running)
+    assert_exact_events(running.events, expected)
+    log = running.log_text()
+    assert not error_lines(log) and "Backfill complete" in log
+    assert "readme.txt: not a CloudTrail log file" in log

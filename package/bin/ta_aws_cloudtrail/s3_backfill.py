@@ -133,11 +133,14 @@ class CloudTrailS3Backfill:
         partitions = self._lister.partitions(settings.account_ids, settings.regions, folders)
         if not partitions:
             self._log.warning(
-                "No CloudTrail folders under s3://%s/%sAWSLogs/ for accounts %s and regions %s: nothing to backfill",
+                "No CloudTrail folders under s3://%s/%sAWSLogs/ for accounts %s and regions %s, and no Firehose "
+                "year folders under s3://%s/%s: nothing to backfill",
                 settings.bucket,
                 settings.key_prefix,
                 ",".join(sorted(settings.account_ids)) or "any",
                 ",".join(sorted(settings.regions)) or "any",
+                settings.bucket,
+                settings.key_prefix,
             )
         before_start = settings.start_date - timedelta(days=1)
         for partition in partitions:

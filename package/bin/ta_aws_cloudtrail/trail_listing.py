@@ -6,8 +6,9 @@ region); then one day prefix of one partition is listed at a time, a page (up to
 does not grow with the bucket. ListObjectsV2 calls: 1 for AWSLogs/, 1 per organization folder, 1 per account, 1 per
 account folder, then 1 per partition and day (more only for days with over 1,000 files in one partition).
 
-Files that Kinesis Data Firehose wrote from a CloudWatch Logs subscription (`<prefix>YYYY/MM/DD/HH/<stream>-…`) make
-one more partition, "firehose", when the prefix holds year folders (1 more call to find out).
+Where the prefix holds no `AWSLogs/` partition, files that Kinesis Data Firehose wrote from a CloudWatch Logs
+subscription (`<prefix>YYYY/MM/DD/HH/<stream>-…`) make one partition, "firehose", if the prefix holds year folders
+(1 more call to find out), listed a day prefix at a time like the others.
 """
 
 from __future__ import annotations
@@ -88,7 +89,9 @@ class TrailLister:
                     if _REGION.match(region) and (not regions or region in regions):
                         found.append(Partition(f"{account_prefix}{folder}/{region}/", account, folder, region))
         found.sort(key=lambda p: p.name)
-        if FIREHOSE in wanted_folders and any(_YEAR.match(name) for name in self._folders(self._key_prefix)):
+        # no trail here: Firehose's files, if the prefix holds year folders (a prefix is one or the other)
+        wants_firehose = not found and FIREHOSE in wanted_folders
+        if wants_firehose and any(_YEAR.match(name) for name in self._folders(self._key_prefix)):
             found.append(Partition(self._key_prefix, "", FIREHOSE, ""))
         return found
 
