@@ -344,3 +344,65 @@ def test_the_event_history_form_checks_its_selector_and_the_lookup_permission_th
         page.shot("saved")
     stanza = splunkd.conf_stanzas("inputs")["aws_cloudtrail_lookup://history_api"]
     assert stanza["event_selector"] == "s3:List*, iam:*" and stanza["regions"] == "us-east-1"
+
+
+def test_the_cloudwatch_logs_form_checks_the_log_group_saves_and_deleting_the_input_deletes_its_positions(
+    stack, page, aws, tmp_path
+):
+    """Create the input in the form (a missing log group is refused by the server's check), run the built input
+    with what was saved, then delete it in the page: its positions go with it."""
+    splunkd, app = stack[0], stack[1]
+    logs = aws.client("logs")
+    group = "/ui/cloudtrail"
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="123456789012_CloudTrail_us-east-1")
+    records = make_records(25, 17)
+    stamp = int(time.time() * 1000) - 600_000
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName="123456789012_CloudTrail_us-east-1",
+        logEvents=[{"timestamp": stamp + n, "message": json.dumps(r)} for n, r in enumerate(records)],
+    )
+    page.open("inputs")
+    page.click_button("Create New Input")
+    page.browser.click(page.browser.find_text("[role=menuitem], [data-test=item]", "CloudTrail in CloudWatch Logs"))
+    page.fill("name", "trail_logs")
+    page.select("account", "prod")
+    page.fill("region", aws.region)
+    page.fill("log_groups", "/ui/no-such-group")
+    page.expand_group("What to read")
+    page.fill("start_position", "beginning")
+    page.expand_group("Private and FIPS endpoints")
+    page.fill("logs_endpoint_url", aws.endpoint_url)
+    page.fill("sts_endpoint_url", aws.endpoint_url)
+    page.click_button("Add", "[data-test=modal] [data-test=footer]")
+    page.wait_for_modal_message("the log group does not exist")
+    page.shot("missing-group")
+    assert "aws_cloudtrail_cloudwatch_logs://trail_logs" not in splunkd.conf_stanzas("inputs")
+    page.fill("log_groups", group)
+    page.click_button("Add", "[data-test=modal] [data-test=footer]")
+    page.wait_until_modal_closed()
+    page.wait_for_row("trail_logs")
+    page.shot("saved")
+
+    params = dict(splunkd.conf_stanzas("inputs")["aws_cloudtrail_cloudwatch_logs://trail_logs"])
+    assert params["log_groups"] == group and params["start_position"] == "beginning"
+    runner = ModularInputRunner(app.app_dir, str(tmp_path), scheme="aws_cloudtrail_cloudwatch_logs")
+    ARTIFACTS.log_dirs.append(runner.log_dir)
+    with runner.start("trail_logs", params, splunkd) as running:
+        ARTIFACTS.runs.append(running)
+        running.wait_for_events(25, timeout=90)
+        assert running.terminate() == 0
+    assert sorted(json.loads(e.data)["eventID"] for e in running.events) == sorted(r["eventID"] for r in records)
+    assert [d for d in splunkd.kv_documents("ta_aws_cloudtrail_cursors") if d.get("input") == "trail_logs"]
+
+    page.open("inputs")
+    page.wait_for_row("trail_logs")
+    page.delete_row("trail_logs")
+    page.click_button("Delete", "[data-test=modal] [data-test=footer]")
+    page.wait_until_modal_closed()
+    page.browser.wait_for(
+        lambda: not page.browser.find_all("tbody tr td") or "trail_logs" not in page.page_rows(), "the row to go"
+    )
+    assert "aws_cloudtrail_cloudwatch_logs://trail_logs" not in splunkd.conf_stanzas("inputs")
+    assert [d for d in splunkd.kv_documents("ta_aws_cloudtrail_cursors") if d.get("input") == "trail_logs"] == []
