@@ -11,6 +11,9 @@ Sections (issue "Throughput and memory"):
   c. peak RSS of the input while it ingests one object of >= 1 GiB decompressed
   d. latency from notification sent to event on stdout, on an idle queue: p50 and p95
   e. 1 vs 2 input processes on the same queue
+  g. small objects through a trickle-fed queue; h. the S3 backfill; i. Event history against its emulator
+  j. the CloudWatch Logs input against moto's CloudWatch Logs (a log group of 4 streams): events/s, input CPU per
+     1,000 events, FilterLogEvents calls, and the ceiling AWS's quota sets (5 calls/s x a 1 MB page)
 
 Data: the harness's CloudTrail generator, 1,000 records per object (~1.3 KB each, nested requestParameters)
 plus two 50-256 KB records per object; "typical" mix: 2% of records carry non-ASCII and XML-special text;
@@ -421,8 +424,74 @@ def event_history(workdir, splunkd, events_per_region, regions=("us-east-1", "eu
         }
 
 
+def cloudwatch_logs(workdir, moto, splunkd, events, streams=4):
+    """j: the CloudWatch Logs input reading a log group of ``streams`` streams holding ``events`` CloudTrail records
+    (timestamps over the last 2 hours) from the beginning: events/s, input CPU per 1,000 events, FilterLogEvents
+    calls. moto pages 10,000 events whatever their size; AWS stops a page at 1 MB, so the real call count is higher:
+    the ceiling printed is 5 calls/s x the records of 1 MB."""
+    logs = moto.client("logs")
+    group = f"/bench/cloudtrail-{random.randrange(1 << 30)}"
+    logs.create_log_group(logGroupName=group)
+    rng = random.Random(events)
+    start = int(time.time() * 1000) - 2 * 3600 * 1000
+    total_bytes = 0
+    for n in range(streams):
+        stream = f"123456789012_CloudTrail_region-{n}"
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        items = sorted(
+            (start + rng.randrange(2 * 3600 * 1000 - 120_000), record_json(record))
+            for record in make_records(events // streams, seed=6000 + n, first_index=n * 1_000_000)
+        )
+        total_bytes += sum(len(message) for _, message in items)
+        for offset in range(0, len(items), 5000):
+            logs.put_log_events(
+                logGroupName=group,
+                logStreamName=stream,
+                logEvents=[{"timestamp": t, "message": m} for t, m in items[offset : offset + 5000]],
+            )
+    runner = ModularInputRunner(
+        ADDON, os.path.join(workdir, "cloudwatch-logs"), scheme="aws_cloudtrail_cloudwatch_logs"
+    )
+    params = {
+        "account": "acct", "region": moto.region, "log_groups": group, "start_position": "beginning",
+        "delay_minutes": "1", "interval": "3600", "index": "main", "logs_endpoint_url": moto.endpoint_url,
+    }  # fmt: skip
+    moto_before = moto.cpu_seconds()
+    counting = CountingInput(runner, "bench_logs", params, splunkd)
+    total = (events // streams) * streams
+    counting.wait_for(total, timeout=3600)
+    cpu = counting.cpu_seconds()
+    elapsed = counting.last_at - counting.started
+    steady_elapsed = counting.last_at - counting.first_at
+    steady_cpu = cpu - counting.cpu_at_first
+    moto_cpu = moto.cpu_seconds() - moto_before
+    log_path = os.path.join(runner.log_dir, "ta_aws_cloudtrail_bench_logs.log")
+    passes = []
+    deadline = time.monotonic() + 30
+    while not passes and time.monotonic() < deadline:  # the pass line follows the last event
+        time.sleep(0.2)
+        with open(log_path, encoding="utf-8", errors="replace") as log_file:
+            passes = [line for line in log_file if "CloudWatch Logs pass done" in line]
+    counting.stop()
+    calls = int(passes[0].split("filter_calls=")[1].split()[0]) if passes else -1
+    records_per_mb = (1 << 20) / (total_bytes / total)
+    return {
+        "streams": streams,
+        "events": total,
+        "events_per_s": total / elapsed,
+        "input_cpu_s": cpu,
+        "input_cpu_ms_per_1000_events": 1000 * cpu / total * 1000,
+        "steady_events_per_s": total / steady_elapsed if steady_elapsed > 0 else float("nan"),
+        "steady_input_cpu_ms_per_1000_events": 1000 * steady_cpu / total * 1000,
+        "moto_cpu_s": moto_cpu,
+        "filter_calls": calls,
+        "mean_record_bytes": total_bytes / total,
+        "aws_ceiling_events_per_s": 5 * min(10_000, records_per_mb),
+    }
+
+
 def main():
-    parser = argparse.ArgumentParser(description="Benchmark the aws_cloudtrail_sqs input.")
+    parser = argparse.ArgumentParser(description="Benchmark the add-on's inputs.")
     parser.add_argument("--objects", type=int, default=100, help="objects (x 1,000 records) for b and e")
     parser.add_argument("--big-gib", type=float, default=1.0, help="decompressed size of the object for c")
     parser.add_argument("--latency-samples", type=int, default=30)
@@ -433,11 +502,13 @@ def main():
     parser.add_argument("--only-small-objects", action="store_true", help="run g alone and print its figures")
     parser.add_argument("--lookup-events", type=int, default=6000, help="Event history events per region for i")
     parser.add_argument("--only-event-history", action="store_true", help="run i alone and print its figures")
+    parser.add_argument("--logs-events", type=int, default=40_000, help="CloudWatch Logs records for j")
+    parser.add_argument("--only-cloudwatch-logs", action="store_true", help="run j alone and print its figures")
     parser.add_argument("--output", default=os.path.join(REPO_ROOT, "bench-results.json"))
     args = parser.parse_args()
     if args.quick:
         args.objects, args.big_gib, args.latency_samples, args.small_objects = 20, 0.1, 10, 300
-        args.backfill_objects, args.lookup_events = [200], 1000
+        args.backfill_objects, args.lookup_events, args.logs_events = [200], 1000, 4000
     if not os.path.isfile(os.path.join(ADDON, "bin", "aws_cloudtrail_sqs.py")):
         print("Build the add-on first: make package", file=sys.stderr)
         return 2
@@ -460,6 +531,11 @@ def main():
         with SplunkdEmulator(seed(settings={"logging": {"loglevel": "INFO"}})) as splunkd:
             i = event_history(tempfile.mkdtemp(prefix="ta-aws-cloudtrail-bench-"), splunkd, args.lookup_events)
         print(json.dumps(i, indent=2))
+        return 0
+    if args.only_cloudwatch_logs:
+        with MotoProcess() as moto, SplunkdEmulator(seed(settings={"logging": {"loglevel": "INFO"}})) as splunkd:
+            j = cloudwatch_logs(tempfile.mkdtemp(prefix="ta-aws-cloudtrail-bench-"), moto, splunkd, args.logs_events)
+        print(json.dumps(j, indent=2))
         return 0
     if args.only_small_objects:
         with MotoProcess() as moto, SplunkdEmulator(seed(settings={"logging": {"loglevel": "INFO"}})) as splunkd:
@@ -516,6 +592,8 @@ def main():
         print(f"h: {results['h_backfill'][-1]['objects_per_s']:,.0f} backfill objects/s", flush=True)
         results["i_event_history"] = i = event_history(workdir, splunkd, args.lookup_events)
         print(f"i: {i['events_per_s_per_region']:,.0f} Event history events/s per region", flush=True)
+        results["j_cloudwatch_logs"] = j = cloudwatch_logs(workdir, moto, splunkd, args.logs_events)
+        print(f"j: {j['events_per_s']:,.0f} CloudWatch Logs events/s", flush=True)
 
     with open(args.output, "w") as f:
         json.dump(results, f, indent=2)
@@ -619,6 +697,24 @@ def print_table(r):
             "",
         ),
         ("   most requests/s seen in a region", f"{i['max_requests_per_s_in_a_region']}", "≤ 2"),
+    ]
+    j = r["j_cloudwatch_logs"]
+    rows += [
+        (
+            f"j. CloudWatch Logs, {j['streams']} streams x {j['events'] // j['streams']:,} events",
+            f"{j['events_per_s']:,.0f} events/s",
+            f"AWS ceiling ~{j['aws_ceiling_events_per_s']:,.0f}",
+        ),
+        (
+            "   input CPU per 1,000 events / calls (moto)",
+            f"{j['input_cpu_ms_per_1000_events']:.0f} ms / {j['filter_calls']}",
+            "",
+        ),
+        (
+            "   after the first event: events/s, CPU per 1,000",
+            f"{j['steady_events_per_s']:,.0f} / {j['steady_input_cpu_ms_per_1000_events']:.0f} ms",
+            "",
+        ),
     ]
     print(f"\nmachine: {r['machine']['cpus']} CPUs, {r['machine']['platform']}")
     print(f"{'measure':<46}{'result':>36}  target")
