@@ -19,7 +19,7 @@ import boto3
 import pytest
 from environment import ARTIFACTS, seed
 
-from harness.aws import cloudtrail_key
+from harness.aws import ACCOUNT_ID, cloudtrail_key
 from harness.cloudtrail_data import log_file_json, make_records
 from harness.modinput import ModularInputRunner
 from harness.moto_iam import EnforcingMotoServer
@@ -28,6 +28,7 @@ from harness.splunkd import SplunkdEmulator
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TEMPLATES = os.path.join(REPO_ROOT, "aws")
 BUCKET = "org-trail-bucket"
+LOG_GROUP = "aws-controltower/CloudTrailLogs"
 EXTERNAL_ID = "splunk-ext-4f1c9e2a-template-test"
 HOST_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}
 
@@ -60,6 +61,8 @@ def deployed():
         ARTIFACTS.secrets.append(aws.secret_access_key)
         iam, cloudformation = aws.client("iam"), aws.client("cloudformation")
         aws.client("s3").create_bucket(Bucket=BUCKET)
+        aws.client("logs").create_log_group(logGroupName=LOG_GROUP)
+        aws.client("logs").create_log_stream(logGroupName=LOG_GROUP, logStreamName=f"{ACCOUNT_ID}_CloudTrail_us-east-1")
         host = iam.create_user(UserName="splunk-host")["User"]["Arn"]
         iam.put_user_policy(UserName="splunk-host", PolicyName="assume", PolicyDocument=json.dumps(HOST_POLICY))
         key = iam.create_access_key(UserName="splunk-host")["AccessKey"]
@@ -84,6 +87,10 @@ def deployed():
                 {"ParameterKey": "QueueArn", "ParameterValue": queue["QueueArn"]},
                 {"ParameterKey": "BucketName", "ParameterValue": BUCKET},
                 {"ParameterKey": "EnableBackfill", "ParameterValue": "true"},
+                {
+                    "ParameterKey": "LogGroupArn",
+                    "ParameterValue": f"arn:aws:logs:{aws.region}:{ACCOUNT_ID}:log-group:{LOG_GROUP}",
+                },
             ],
         )
         role = _outputs(cloudformation, "splunk-addon-role")
@@ -346,3 +353,60 @@ def test_the_queue_template_takes_the_trails_topic_or_an_eventbridge_rule(deploy
         )
     received = sqs.receive_message(QueueUrl=outputs["QueueUrl"], WaitTimeSeconds=5).get("Messages", [])
     assert len(received) == 1 and key in received[0]["Body"]
+
+
+def test_the_log_group_statement_is_the_cloudwatch_logs_inputs_one_call_and_its_absence_is_named(
+    deployed, splunkd, built_addon, tmp_path
+):
+    """moto evaluates CloudWatch Logs permissions against the resource "*" (its logs responses name no resource),
+    so a statement scoped to the log group's ARN, as the template's is, never allows a call there. The test checks
+    the statement as written, that the input names it when it is missing, and that its action is the one the input
+    needs (the same action on "*" lets the input read)."""
+    aws, _, role, _ = deployed
+    iam = aws.client("iam")
+    policy_arn = _policy_of(aws, role["RoleArn"], "ReadTheLogGroup")
+    version = iam.get_policy(PolicyArn=policy_arn)["Policy"]["DefaultVersionId"]
+    document = iam.get_policy_version(PolicyArn=policy_arn, VersionId=version)["PolicyVersion"]["Document"]
+    [statement] = [s for s in document["Statement"] if s.get("Sid") == "ReadTheLogGroup"]
+    assert statement["Action"] == "logs:FilterLogEvents"
+    assert statement["Resource"] == f"arn:aws:logs:{aws.region}:{ACCOUNT_ID}:log-group:{LOG_GROUP}:*"
+
+    logs = aws.client("logs")
+    records = make_records(15, seed=8100)
+    stamp = int(time.time() * 1000) - 600_000
+    logs.put_log_events(
+        logGroupName=LOG_GROUP,
+        logStreamName=f"{ACCOUNT_ID}_CloudTrail_us-east-1",
+        logEvents=[{"timestamp": stamp + n, "message": json.dumps(r)} for n, r in enumerate(records)],
+    )
+    runner = ModularInputRunner(built_addon, str(tmp_path), scheme="aws_cloudtrail_cloudwatch_logs")
+    ARTIFACTS.log_dirs.append(runner.log_dir)
+    params = {
+        "account": "host",
+        "aws_iam_role": "reader",
+        "region": aws.region,
+        "log_groups": LOG_GROUP,
+        "start_position": "beginning",
+        "logs_endpoint_url": aws.endpoint_url,
+        "sts_endpoint_url": aws.endpoint_url,
+        "index": "main",
+    }
+    refused = runner.validate("trail_logs", params, splunkd)
+    assert refused.returncode != 0 and "allow logs:FilterLogEvents on the log group" in refused.message
+
+    role_name = role["RoleArn"].rsplit("/", 1)[1]
+    anywhere = dict(statement, Resource="*")
+    iam.put_role_policy(
+        RoleName=role_name,
+        PolicyName="log-group-in-moto",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [anywhere]}),
+    )
+    try:
+        assert runner.validate("trail_logs", params, splunkd).returncode == 0
+        with runner.start("trail_logs", params, splunkd) as running:
+            ARTIFACTS.runs.append(running)
+            running.wait_for_events(len(records), timeout=60)
+            assert running.terminate() == 0
+    finally:
+        iam.delete_role_policy(RoleName=role_name, PolicyName="log-group-in-moto")
+    assert sorted(json.loads(e.data)["eventID"] for e in running.events) == sorted(r["eventID"] for r in records)
