@@ -10,7 +10,7 @@ from splunklib import modularinput as smi
 
 from ta_aws_cloudtrail.aws import describe_aws_error, logs_client
 from ta_aws_cloudtrail.cloudwatch_logs_input import CloudWatchLogsInput
-from ta_aws_cloudtrail.cloudwatch_logs_settings import parse_cloudwatch_logs_settings
+from ta_aws_cloudtrail.cloudwatch_logs_settings import SCHEME, parse_cloudwatch_logs_settings
 from ta_aws_cloudtrail.cursors import CursorStore
 from ta_aws_cloudtrail.events import EventSink
 from ta_aws_cloudtrail.logs import SECRETS
@@ -23,7 +23,7 @@ def validate_input(definition: smi.ValidationDefinition) -> None:
     """Checks run when an input is saved in Splunk Web or over REST; the message is shown to the admin."""
     conn = SplunkdConnection.from_server_uri(definition.metadata["server_uri"], definition.metadata["session_key"])
     SECRETS.add(conn.session_key)
-    stanza = f"aws_cloudtrail_cloudwatch_logs://{definition.metadata['name']}"
+    stanza = f"{SCHEME}://{definition.metadata['name']}"
     try:
         settings = parse_cloudwatch_logs_settings(stanza, definition.parameters)
         session, connection = aws_session(conn, settings)

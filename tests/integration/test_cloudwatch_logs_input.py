@@ -156,7 +156,9 @@ def test_twenty_thousand_records_in_four_streams_with_late_ones_arrive_exactly_o
     assert abs(float(one.time) - event_epoch.timestamp()) < 1
     log_text = input_log(logs_runner, "trail_logs")
     assert "CloudWatch Logs pass done" in log_text and "log_level=ERROR" not in log_text
-    [position] = [d for d in splunkd.kv_documents("ta_aws_cloudtrail_cursors") if d["input"] == "trail_logs"]
+    [position] = [
+        d for d in splunkd.kv_documents("ta_aws_cloudtrail_cursors") if d["input"] == f"{SCHEME}://trail_logs"
+    ]
     assert position["name"] == group
 
 

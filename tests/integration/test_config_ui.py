@@ -394,7 +394,11 @@ def test_the_cloudwatch_logs_form_checks_the_log_group_saves_and_deleting_the_in
         running.wait_for_events(25, timeout=90)
         assert running.terminate() == 0
     assert sorted(json.loads(e.data)["eventID"] for e in running.events) == sorted(r["eventID"] for r in records)
-    assert [d for d in splunkd.kv_documents("ta_aws_cloudtrail_cursors") if d.get("input") == "trail_logs"]
+    assert [
+        d
+        for d in splunkd.kv_documents("ta_aws_cloudtrail_cursors")
+        if d.get("input") == "aws_cloudtrail_cloudwatch_logs://trail_logs"
+    ]
 
     page.open("inputs")
     page.wait_for_row("trail_logs")
@@ -405,4 +409,8 @@ def test_the_cloudwatch_logs_form_checks_the_log_group_saves_and_deleting_the_in
         lambda: not page.browser.find_all("tbody tr td") or "trail_logs" not in page.page_rows(), "the row to go"
     )
     assert "aws_cloudtrail_cloudwatch_logs://trail_logs" not in splunkd.conf_stanzas("inputs")
-    assert [d for d in splunkd.kv_documents("ta_aws_cloudtrail_cursors") if d.get("input") == "trail_logs"] == []
+    assert [
+        d
+        for d in splunkd.kv_documents("ta_aws_cloudtrail_cursors")
+        if d.get("input") == "aws_cloudtrail_cloudwatch_logs://trail_logs"
+    ] == []

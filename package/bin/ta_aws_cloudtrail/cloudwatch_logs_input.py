@@ -38,6 +38,7 @@ REQUESTS_PER_SECOND = 5  # FilterLogEvents: per account and region
 MAX_BATCH_EVENTS = 500
 MAX_GROUP_THREADS = 4
 MAX_BACKOFF_SECONDS = 60
+# Its cursors are keyed by the stanza (scheme://name): an S3 backfill input of the same name keys its own by name.
 RANGE_ID = "filter_log_events"  # cursors of this input (the start position only applies to a first read)
 THROTTLE_CODES = {"ThrottlingException", "Throttling", "TooManyRequestsException", "LimitExceededException"}
 
@@ -181,7 +182,7 @@ class CloudWatchLogsInput:
             if not self._collection_ready:  # created here, not at start-up: the KV store may be down then
                 self._cursors.ensure_collection()
                 self._collection_ready = True
-            saved = self._cursors.load(self._settings.name, RANGE_ID).get(group.name)
+            saved = self._cursors.load(self._settings.stanza, RANGE_ID).get(group.name)
         except KvStoreError as exc:
             self._outages.failure(
                 "kvstore_load", f"Log group {group.name}: {exc}; it is read once its position can be loaded"
@@ -344,7 +345,7 @@ class CloudWatchLogsInput:
         if value == group.saved:
             return
         try:
-            self._cursors.save([Cursor(self._settings.name, group.name, RANGE_ID, value)])
+            self._cursors.save([Cursor(self._settings.stanza, group.name, RANGE_ID, value)])
         except KvStoreError as exc:
             # reading goes on from the position kept in memory; a restart before it is saved repeats events
             self._outages.failure(
