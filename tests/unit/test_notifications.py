@@ -875,7 +875,7 @@ def test_notice_lists_every_fixture_file_with_its_checksum() -> None:
         for path in (FIXTURES / folder).rglob("*")
         if path.is_file()
     }
-    assert len(on_disk) == 74
+    assert len(on_disk) == 84
     assert listed == on_disk
 
 
