@@ -370,7 +370,16 @@ def test_throttling_an_expired_token_and_access_denied_cost_time_not_events(moto
             running.wait_until(lambda: "CloudWatch Logs pass done" in input_log(logs_runner, "paced"), timeout=30)
             assert running.terminate() == 0
         log_text = input_log(logs_runner, "paced")
-        call_times = [r.at for r in proxy.requests if target_is("FilterLogEvents")(r)]
+        filter_calls = [r for r in proxy.requests if target_is("FilterLogEvents")(r)]
+        call_times = [r.at for r in filter_calls]
+        # every page of a read repeats the parameters its nextToken came with (AWS binds the token to them)
+        first_page_start = None
+        for body in (json.loads(r.body) for r in filter_calls):
+            if "nextToken" in body:
+                assert body["startTime"] == first_page_start, body
+            else:
+                first_page_start = body["startTime"]
+        assert any("nextToken" in json.loads(r.body) for r in filter_calls)
         proxy.clear_rules()
         proxy.add_rule(
             Rule(

@@ -153,16 +153,17 @@ class CloudWatchLogsInput:
         end = now_millis - settings.delay_seconds * 1000
         if group.position.millis > end:
             return
+        # interleaved: ignored by AWS (always interleaved since 2019), needed by moto to sort as AWS does
         request: Dict[str, Any] = {"logGroupName": group.name, "endTime": end, "interleaved": True}
         if settings.stream_prefix:
             request["logStreamNamePrefix"] = settings.stream_prefix
+        # the same parameters for every page of a read: a nextToken belongs to the request it came with
+        request["startTime"] = group.position.millis
         token: Optional[str] = None
         while True:
-            call = {**request, "startTime": group.position.millis}
-            if token:
-                call["nextToken"] = token
-            page = self._call(group, call)
-            if page is None:  # the nextToken was refused: read on from the position
+            page = self._call(group, {**request, "nextToken": token} if token else request)
+            if page is None:  # the nextToken was refused: a new read from the position reached
+                request["startTime"] = group.position.millis
                 token = None
                 continue
             self._handle_page(group, page.get("events") or [])
