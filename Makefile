@@ -14,7 +14,7 @@ KILLS ?= 50
 # ucc-gen installs lib/ with the first "python3" on PATH: make that the venv's.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: check-python venv build package appinspect test test-fast lint demo bench crash-test browser ui clean
+.PHONY: check-python venv build package appinspect test test-fast lint demo bench profile crash-test browser ui clean
 
 check-python:
 	@if [ -z "$(PYTHON)" ] || ! "$(PYTHON)" -c '$(SUPPORTED)' 2>/dev/null; then \
@@ -77,6 +77,11 @@ ui: package
 
 bench: package
 	python scripts/bench.py
+
+# Where the SQS input's CPU goes (py-spy over all its threads; py-spy is installed into .venv, not a test dependency).
+profile: package
+	python -m pip install -q py-spy
+	python scripts/profile_input.py
 
 # The kill -9 test with more kills than the suite's (make crash-test KILLS=50: about 7 minutes).
 crash-test: package

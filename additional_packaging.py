@@ -4,7 +4,8 @@
 It makes the built add-on pass AppInspect and stay small and pure Python:
 - botocore's client-side monitoring (CSM) would open a UDP socket when enabled; AppInspect fails
   any app that can send UDP, so the monitor factory is replaced by one that returns None.
-- botocore ships models for ~440 AWS services (28 MB); the add-on calls only S3, SQS, STS, CloudTrail (LookupEvents) and CloudWatch Logs (FilterLogEvents).
+- botocore ships models for ~440 AWS services (28 MB); the add-on calls only S3, SQS, STS, CloudTrail
+  (LookupEvents) and CloudWatch Logs (FilterLogEvents).
 - byte code, caches and compiled libraries are removed; a compiled file left in lib/ fails the build.
 - nothing is group- or world-writable.
 """

@@ -1,0 +1,191 @@
+"""Where the SQS input's CPU goes, end to end: the built input against moto and the splunkd emulator (as in
+`make bench`, sections b and g), sampled by py-spy across all its threads, grouped by role.
+
+    make profile        (installs py-spy into .venv; or: .venv/bin/python scripts/profile_input.py [--quick])
+
+Scenarios: "large" = objects of 1,000 records (the typical mix of bench section b), "small" = a live trail's
+objects of ~8 records fed continuously (section g). For each, one line per role with its share of the input's
+CPU samples, and the input's CPU time per 1,000 events / per object. py-spy samples Python stacks; time in C code
+(zlib, the JSON scanner, ssl) is counted in the Python function that called it.
+"""
+
+import argparse
+import collections
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+
+SCRIPTS = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, SCRIPTS)
+
+import bench  # noqa: E402
+from bench import MIXES, CountingInput, MotoProcess, load_queue, make_object_bytes  # noqa: E402
+from environment import input_params, seed  # noqa: E402
+
+from harness.aws import AwsTestEnv, s3_event_body  # noqa: E402
+from harness.cloudtrail_data import make_records  # noqa: E402
+from harness.modinput import ModularInputRunner  # noqa: E402
+from harness.splunkd import SplunkdEmulator  # noqa: E402
+
+ROLES = (
+    "JSON scanning of records (objects.py)",
+    "gzip decompression (objects.py)",
+    "event XML and stdout writes (events.py)",
+    "batching and record filters",
+    "S3 body reads (botocore, urllib3, http, ssl)",
+    "AWS API calls (SQS, S3 GetObject request, STS)",
+    "KV store calls (claims, progress)",
+    "logging and metrics",
+    "thread hand-offs and waits",
+    "other (interpreter, start-up, input loop)",
+)
+
+
+def role(frames):
+    """The role of one sampled stack (outermost frame first), from its innermost frame that says."""
+    names = " ".join(frames)
+    for frame in reversed(frames):
+        function, _, where = frame.partition(" (")
+        path = where.split(":", 1)[0]
+        base = os.path.basename(path)
+        if base == "objects.py":
+            return ROLES[1] if function.startswith(("_gunzip", "_output_before_error")) else ROLES[0]
+        if base == "events.py":
+            return ROLES[2]
+        if base in ("batches.py", "filters.py"):
+            return ROLES[3]
+        if base in ("kvstore.py", "claims.py", "checkpoints.py") or "splunklib" in path:
+            return ROLES[6]
+        if base in ("metrics.py", "logs.py") or "/logging/" in path:
+            return ROLES[7]
+        if any(part in path for part in ("botocore", "boto3", "urllib3")) or base in (
+            "ssl.py",
+            "socket.py",
+            "client.py",
+        ):
+            if "_counted_chunks" in names:
+                return ROLES[4]
+            if "kvstore.py" in names:
+                return ROLES[6]
+            return ROLES[5]
+        if base in ("threading.py", "queue.py") or "concurrent/futures" in path:
+            return ROLES[8]
+    return ROLES[9]
+
+
+def read_raw(path):
+    """py-spy's raw output: one "frame;frame;... count" line per distinct stack."""
+    counts = collections.Counter()
+    with open(path, encoding="utf-8", errors="replace") as raw:
+        for line in raw:
+            stack, _, count = line.rstrip("\n").rpartition(" ")
+            if stack and count.isdigit():
+                counts[role(stack.split(";"))] += int(count)
+    return counts
+
+
+class Sampler:
+    """py-spy attached to a running input until stopped."""
+
+    def __init__(self, pid, output):
+        self.output = output
+        self.process = subprocess.Popen(
+            [shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy"), "record", "--pid",
+             str(pid), "--rate", "250", "--format", "raw", "--output", output, "--nonblocking"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    def stop(self):
+        self.process.send_signal(signal.SIGINT)
+        self.process.wait(60)
+        return read_raw(self.output)
+
+
+def large(workdir, moto, splunkd, objects):
+    aws = AwsTestEnv(moto)
+    data = [make_object_bytes(1000 + n, MIXES["typical"]) for n in range(10)]
+    queue = load_queue(aws, moto, objects, data)
+    runner = ModularInputRunner(bench.ADDON, os.path.join(workdir, "large"))
+    counting = CountingInput(runner, "large", input_params(moto, queue, visibility_timeout=300), splunkd)
+    counting.wait_for(1, timeout=120)
+    sampler = Sampler(counting.process.pid, os.path.join(workdir, "large.txt"))
+    counting.wait_for(objects * 1000, timeout=1800)
+    cpu = counting.cpu_seconds() - counting.cpu_at_first
+    counts = sampler.stop()
+    counting.stop()
+    return counts, {"events": objects * 1000, "cpu_ms_per_1000_events": 1e6 * cpu / (objects * 1000)}
+
+
+def small(workdir, moto, splunkd, objects, records_per_object=8, backlog=40):
+    aws = AwsTestEnv(moto)
+    bucket = aws.create_bucket()
+    queue = aws.create_queue(visibility_timeout=300)
+    bodies = []
+    rng, now = random.Random(objects), datetime.now(timezone.utc)
+    for number in range(objects):
+        records = make_records(records_per_object, seed=number, first_index=number * records_per_object)
+        key = bench.cloudtrail_key(when=now, rng=rng, region=bench.REGIONS[number % len(bench.REGIONS)])
+        bodies.append(s3_event_body([aws.put_cloudtrail_object(bucket, key, records)]))
+    runner = ModularInputRunner(bench.ADDON, os.path.join(workdir, "small"))
+    counting = CountingInput(runner, "small", input_params(moto, queue, visibility_timeout=300), splunkd)
+
+    def feed():
+        sent = 0
+        while sent < objects:
+            if aws.queue_counts(queue).visible >= backlog:
+                time.sleep(0.005)
+                continue
+            entries = [{"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies[sent : sent + 10])]
+            aws.sqs.send_message_batch(QueueUrl=queue.url, Entries=entries)
+            sent += len(entries)
+
+    threading.Thread(target=feed, daemon=True).start()
+    counting.wait_for(1, timeout=120)
+    sampler = Sampler(counting.process.pid, os.path.join(workdir, "small.txt"))
+    counting.wait_for(objects * records_per_object, timeout=1800)
+    cpu = counting.cpu_seconds() - counting.cpu_at_first
+    counts = sampler.stop()
+    counting.stop()
+    return counts, {"objects": objects, "cpu_ms_per_object": 1000 * cpu / objects}
+
+
+def print_table(title, counts, figures):
+    total = sum(counts.values()) or 1
+    print(
+        f"\n{title}: {', '.join(f'{k} {v:,.2f}' if isinstance(v, float) else f'{k} {v:,}' for k, v in figures.items())}"
+    )
+    for name in ROLES:
+        print(f"  {name:<50} {100 * counts.get(name, 0) / total:5.1f}%")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--large-objects", type=int, default=60)
+    parser.add_argument("--small-objects", type=int, default=1500)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        args.large_objects, args.small_objects = 15, 300
+    if not (shutil.which("py-spy") or os.path.exists(os.path.join(os.path.dirname(sys.executable), "py-spy"))):
+        print("py-spy is needed: .venv/bin/pip install py-spy (make profile does it)", file=sys.stderr)
+        return 2
+    workdir = tempfile.mkdtemp(prefix="ta-aws-cloudtrail-profile-")
+    with MotoProcess() as moto, SplunkdEmulator(seed(settings={"logging": {"loglevel": "INFO"}})) as splunkd:
+        print_table(
+            f"large objects ({args.large_objects} x 1,000 records)", *large(workdir, moto, splunkd, args.large_objects)
+        )
+        print_table(
+            f"small objects ({args.small_objects} x 8 records)", *small(workdir, moto, splunkd, args.small_objects)
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
