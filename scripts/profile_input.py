@@ -98,7 +98,7 @@ class Sampler:
         self.output = output
         self.process = subprocess.Popen(
             [shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy"), "record", "--pid",
-             str(pid), "--rate", "250", "--format", "raw", "--output", output, "--nonblocking"],
+             str(pid), "--rate", "250", "--format", "raw", "--output", output, "--nonblocking", "--gil"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
 
