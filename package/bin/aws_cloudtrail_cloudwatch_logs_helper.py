@@ -10,7 +10,7 @@ from splunklib import modularinput as smi
 
 from ta_aws_cloudtrail.aws import describe_aws_error, logs_client
 from ta_aws_cloudtrail.cloudwatch_logs_input import CloudWatchLogsInput
-from ta_aws_cloudtrail.cloudwatch_logs_settings import SCHEME, parse_cloudwatch_logs_settings
+from ta_aws_cloudtrail.cloudwatch_logs_settings import SCHEME, foreign_accounts, parse_cloudwatch_logs_settings
 from ta_aws_cloudtrail.cursors import CursorStore
 from ta_aws_cloudtrail.events import EventSink
 from ta_aws_cloudtrail.logs import SECRETS
@@ -32,6 +32,12 @@ def validate_input(definition: smi.ValidationDefinition) -> None:
         raise ValueError(str(exc)) from None
     except Exception as exc:
         raise ValueError(describe_aws_error(exc, "connecting to CloudWatch Logs")[0]) from None
+    try:
+        foreign = foreign_accounts(settings, session)
+    except Exception as exc:
+        raise ValueError(describe_aws_error(exc, "checking the account of the log group ARNs (STS)")[0]) from None
+    if foreign:
+        raise ValueError(_foreign_message(foreign))
     for group in settings.log_groups:
         try:  # the call the input makes, so that its permission and the group's existence are both checked
             client.filter_log_events(logGroupName=group, limit=1, startTime=0, endTime=0)
@@ -39,6 +45,13 @@ def validate_input(definition: smi.ValidationDefinition) -> None:
             raise ValueError(
                 describe_aws_error(exc, "reading CloudWatch Logs log group", f"{group} in {settings.region}")[0]
             ) from None
+
+
+def _foreign_message(accounts) -> str:
+    return (
+        f"Log groups (log_groups) names a log group of account {', '.join(accounts)}, not the account of the input's "
+        "credentials: choose an account or IAM role of that account (cross-account log groups are not read)"
+    )
 
 
 def stream_events(inputs: smi.InputDefinition, event_writer: smi.EventWriter) -> None:
@@ -51,6 +64,14 @@ def _run_input(context: InputContext, params: dict, event_writer: smi.EventWrite
         logger.setLevel(load_log_level(conn))
         settings = parse_cloudwatch_logs_settings(stanza, params)
         session, connection = aws_session(conn, settings)
+        if settings.arn_accounts:
+            try:
+                foreign = foreign_accounts(settings, session)
+            except Exception as exc:  # the input reads on; FilterLogEvents will say what is wrong with the credentials
+                logger.warning("%s", describe_aws_error(exc, "checking the account of the log group ARNs (STS)")[0])
+                foreign = []
+            if foreign:
+                raise ConfigError(_foreign_message(foreign))
     except ConfigError as exc:
         logger.error("Input %s cannot start: %s", stanza, exc)
         event_writer.log(smi.EventWriter.ERROR, f"{stanza} cannot start: {exc}")

@@ -47,6 +47,7 @@ def params(moto, log_groups: str, **overrides) -> dict:
         "interval": "10",
         "index": "main",
         "logs_endpoint_url": moto.endpoint_url,
+        "sts_endpoint_url": moto.endpoint_url,
     }
     values.update(overrides)
     return values
@@ -300,6 +301,9 @@ def test_validation_on_save(moto, logs, splunkd, logs_runner):
     assert bad.returncode != 0
     for phrase in ("is in region eu-west-1", "not a valid regular expression", "Start position"):
         assert phrase in bad.message, bad.message
+    other_account = f"arn:aws:logs:{moto.region}:111122223333:log-group:{group}"
+    foreign = logs_runner.validate("v", params(moto, other_account), splunkd)
+    assert foreign.returncode != 0 and "account 111122223333" in foreign.message, foreign
 
 
 def test_a_firehose_subscription_file_through_the_sqs_input_yields_exactly_its_log_events(

@@ -30,7 +30,7 @@ def test_defaults() -> None:
 def test_names_and_arns_of_the_input_region_are_read_duplicates_once() -> None:
     arn = "arn:aws:logs:us-east-1:111122223333:log-group"
     settings = parse(log_groups=f"a/b, {arn}:a/b:*, {arn}:c")
-    assert settings.log_groups == ("a/b", "c")
+    assert settings.log_groups == ("a/b", "c") and settings.arn_accounts == ("111122223333",)
 
 
 @pytest.mark.parametrize(

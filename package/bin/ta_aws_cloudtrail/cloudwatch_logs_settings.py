@@ -33,6 +33,7 @@ class CloudWatchLogsSettings:
     iam_role: Optional[str]
     region: str
     log_groups: Tuple[str, ...]
+    arn_accounts: Tuple[str, ...]  # the accounts named by log group ARNs (they must be the credentials' own)
     stream_filter: Optional[Pattern[str]]
     start_position: str  # "beginning", "now" or YYYY-MM-DD
     delay_seconds: int
@@ -63,6 +64,16 @@ class CloudWatchLogsSettings:
         return self.stream_filter is None or self.stream_filter.search(stream_name) is not None
 
 
+def foreign_accounts(settings: CloudWatchLogsSettings, session) -> List[str]:
+    """The accounts of log group ARNs that are not the credentials' own (one STS call, only when ARNs are given):
+    FilterLogEvents takes the group's name, so another account's group cannot be read here."""
+    if not settings.arn_accounts:
+        return []
+    sts = session.client("sts", region_name=settings.region, endpoint_url=settings.sts_endpoint_url)
+    own = sts.get_caller_identity()["Account"]
+    return [account for account in settings.arn_accounts if account != own]
+
+
 def literal_prefix(pattern: str) -> Optional[str]:
     """The text every match of ``^<pattern>`` starts with, or None (pattern not anchored, no literal start, or an
     alternation, which could undo the anchor)."""
@@ -81,8 +92,10 @@ def literal_prefix(pattern: str) -> Optional[str]:
     return "".join(characters) or None
 
 
-def parse_log_groups(text: Optional[str], region: str, problems: _Problems) -> Tuple[str, ...]:
+def parse_log_groups(text: Optional[str], region: str, problems: _Problems) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
+    """(the log group names, the accounts their ARNs name)."""
     names: List[str] = []
+    accounts: List[str] = []
     for item in _csv(text):
         arn = _LOG_GROUP_ARN.match(item)
         if arn:
@@ -92,6 +105,7 @@ def parse_log_groups(text: Optional[str], region: str, problems: _Problems) -> T
                 )
                 continue
             names.append(arn.group("name"))
+            accounts.append(arn.group("account"))
         elif _LOG_GROUP_NAME.match(item):
             names.append(item)
         else:
@@ -100,7 +114,7 @@ def parse_log_groups(text: Optional[str], region: str, problems: _Problems) -> T
             )
     if not names and not problems.items:
         problems.items.append("Log groups (log_groups) is required: one or more log group names or ARNs")
-    return tuple(dict.fromkeys(names))
+    return tuple(dict.fromkeys(names)), tuple(dict.fromkeys(accounts))
 
 
 def parse_cloudwatch_logs_settings(stanza: str, params: Mapping[str, object]) -> CloudWatchLogsSettings:
@@ -112,7 +126,7 @@ def parse_cloudwatch_logs_settings(stanza: str, params: Mapping[str, object]) ->
     region = _text(params, "region") or ""
     if not _REGION.match(region):
         problems.items.append(f"Region (region) must look like us-east-1, got {region!r}")
-    log_groups = parse_log_groups(_text(params, "log_groups"), region, problems)
+    log_groups, arn_accounts = parse_log_groups(_text(params, "log_groups"), region, problems)
     stream_filter: Optional[Pattern[str]] = None
     stream_text = _text(params, "stream_filter")
     if stream_text:
@@ -138,6 +152,7 @@ def parse_cloudwatch_logs_settings(stanza: str, params: Mapping[str, object]) ->
         iam_role=_text(params, "aws_iam_role"),
         region=region,
         log_groups=log_groups,
+        arn_accounts=arn_accounts,
         stream_filter=stream_filter,
         start_position=start_position,
         delay_seconds=60 * problems.integer(params, "delay_minutes", "Late-event allowance (minutes)", 0, 1440, 5),
