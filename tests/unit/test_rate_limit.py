@@ -2,7 +2,7 @@
 
 import threading
 
-from ta_aws_cloudtrail.rate_limit import MARGIN_SECONDS, RateLimiter
+from ta_aws_cloudtrail.rate_limit import MARGIN_SECONDS, RateLimiter, Throttling
 
 
 class FakeClock:
@@ -57,3 +57,14 @@ def test_hold_off_blocks_every_slot_and_stop_ends_the_wait():
     stop.set()
     limiter.hold_off(5.0)
     assert limiter.call(lambda: "never", stop) is None
+
+
+def test_a_throttling_episode_doubles_its_waits_up_to_the_cap_and_ends_at_the_next_good_answer() -> None:
+    clock = FakeClock()
+    throttling = Throttling(max_backoff=4.0, clock=clock)
+    assert throttling.answered() is None  # no episode: nothing to report
+    assert [throttling.throttled() for _ in range(4)] == [(True, 1.0), (False, 2.0), (False, 4.0), (False, 4.0)]
+    clock.now = 9.0
+    assert throttling.answered() == 9.0
+    assert throttling.answered() is None
+    assert throttling.throttled() == (True, 1.0)  # a new episode starts from 1 s again

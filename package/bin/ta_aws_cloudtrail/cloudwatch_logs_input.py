@@ -32,7 +32,7 @@ from .events import EventFormatter, EventSink, ObjectEvents
 from .kvstore import KvStoreError
 from .logs import OutageLog
 from .metrics import InputMetrics
-from .rate_limit import RateLimiter
+from .rate_limit import RateLimiter, Throttling, run_passes
 
 REQUESTS_PER_SECOND = 5  # FilterLogEvents: per account and region
 MAX_BATCH_EVENTS = 500
@@ -95,8 +95,7 @@ class CloudWatchLogsInput:
         self._formatters: Dict[Tuple[str, str], ObjectEvents] = {}
         self._outages = OutageLog(logger)
         self._limiter = RateLimiter(REQUESTS_PER_SECOND)
-        self._throttled_since: Optional[float] = None
-        self._backoff = 1.0
+        self._throttling = Throttling(MAX_BACKOFF_SECONDS)  # one per input: the quota is the account-region's
         self.groups = [LogGroup(name) for name in settings.log_groups]
         self._collection_ready = False
         self._lock = threading.Lock()
@@ -111,10 +110,7 @@ class CloudWatchLogsInput:
 
     def run(self) -> None:
         """Passes every ``interval`` seconds until stopped."""
-        while not self._stop.is_set():
-            started = time.monotonic()
-            self.run_pass()
-            self._stop.wait(max(0.0, self._settings.interval - (time.monotonic() - started)))
+        run_passes(self._settings.interval, self.run_pass, self._stop)
 
     def run_pass(self) -> None:
         started = time.monotonic()
@@ -226,13 +222,9 @@ class CloudWatchLogsInput:
                 raise GroupStopped() from None
             if page is None:
                 raise GroupStopped()
-            if self._throttled_since is not None:
-                with self._lock:
-                    since, self._throttled_since, self._backoff = self._throttled_since, None, 1.0
-                if since is not None:
-                    self._logger.info(
-                        "FilterLogEvents answers again after %.0f s of throttling", time.monotonic() - since
-                    )
+            lasted = self._throttling.answered()
+            if lasted is not None:
+                self._logger.info("FilterLogEvents answers again after %.0f s of throttling", lasted)
             return page
 
     def _counted(self, request: Dict[str, Any]) -> dict:
@@ -243,20 +235,16 @@ class CloudWatchLogsInput:
     def _throttled(self) -> None:
         with self._lock:
             self.throttled += 1
-            first = self._throttled_since is None
-            if first:
-                self._throttled_since = time.monotonic()
-            backoff = self._backoff
-            self._backoff = min(self._backoff * 2, MAX_BACKOFF_SECONDS)
+        starts, wait = self._throttling.throttled()
         self._metrics.error("throttled")
-        if first:
+        if starts:
             self._logger.warning(
                 "FilterLogEvents is throttled in %s (ThrottlingException; the quota is %d requests/s per account and "
                 "region, shared with every other caller); backing off",
                 self._settings.region,
                 REQUESTS_PER_SECOND,
             )
-        self._limiter.hold_off(backoff)
+        self._limiter.hold_off(wait)
 
     def _failed(self, group: LogGroup, exc: BaseException, code: str) -> None:
         message, _ = describe_aws_error(

@@ -29,7 +29,7 @@ from .kvstore import KvStoreError
 from .lookup_settings import LookupSettings
 from .lookup_state import LookupState
 from .metrics import InputMetrics
-from .rate_limit import RateLimiter
+from .rate_limit import RateLimiter, Throttling, run_passes
 
 REQUESTS_PER_SECOND = 2  # LookupEvents: per account and region
 PAGE_SIZE = 50
@@ -50,8 +50,7 @@ class Stream:
     category: Optional[str]  # None: management events; "insight": Insights events
     name: str = ""
     skip: bool = False  # a region the account has not enabled (all-regions mode): skipped from then on
-    throttled_since: Optional[float] = None
-    backoff: float = 1.0
+    throttling: Throttling = field(default_factory=lambda: Throttling(MAX_BACKOFF_SECONDS))
     seen: Set[str] = field(default_factory=set)
 
 
@@ -94,10 +93,7 @@ class EventHistoryInput:
 
     def run(self) -> None:
         """Passes every ``interval`` seconds until stopped."""
-        while not self._stop.is_set():
-            started = time.monotonic()
-            self.run_pass()
-            self._stop.wait(max(0.0, self._settings.interval - (time.monotonic() - started)))
+        run_passes(self._settings.interval, self.run_pass, self._stop)
 
     def run_pass(self) -> None:
         streams = [s for s in self.streams if not s.skip]
@@ -197,13 +193,9 @@ class EventHistoryInput:
                 raise StreamStopped() from None
             if page is None:
                 raise StreamStopped()
-            if stream.throttled_since is not None:
-                self._logger.info(
-                    "%s: LookupEvents answers again after %.0f s of throttling",
-                    stream.name,
-                    time.monotonic() - stream.throttled_since,
-                )
-                stream.throttled_since, stream.backoff = None, 1.0
+            lasted = stream.throttling.answered()
+            if lasted is not None:
+                self._logger.info("%s: LookupEvents answers again after %.0f s of throttling", stream.name, lasted)
             return page
 
     def _counted(self, lookup_events: Callable[..., dict], request: Dict[str, Any]) -> dict:
@@ -215,16 +207,15 @@ class EventHistoryInput:
         with self._lock:
             self.throttled += 1
         self._metrics.error("throttled")
-        if stream.throttled_since is None:
-            stream.throttled_since = time.monotonic()
+        starts, wait = stream.throttling.throttled()
+        if starts:
             self._logger.warning(
                 "%s: LookupEvents is throttled (ThrottlingException; the API allows %d requests/s per account and "
                 "region, shared with every other caller); backing off",
                 stream.name,
                 REQUESTS_PER_SECOND,
             )
-        limiter.hold_off(stream.backoff)
-        stream.backoff = min(stream.backoff * 2, MAX_BACKOFF_SECONDS)
+        limiter.hold_off(wait)
 
     def _failed(self, stream: Stream, exc: BaseException, code: str) -> None:
         if code in NOT_ENABLED_CODES and self._settings.all_regions:

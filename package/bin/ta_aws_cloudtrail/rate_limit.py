@@ -1,11 +1,12 @@
-"""A request-rate limit shared by the threads of one input: at most ``rate`` calls in any ``per`` seconds."""
+"""Pacing of the inputs that poll an API: a request-rate limit shared by the threads of one input (at most ``rate``
+calls in any ``per`` seconds), throttling episodes with growing waits, and passes every interval."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections import deque
-from typing import Callable, Deque, List, Optional, TypeVar
+from typing import Callable, Deque, List, Optional, Tuple, TypeVar
 
 T = TypeVar("T")
 # Calls are spaced a little more than the limit asks: the service measures arrivals, and the network adds jitter.
@@ -52,3 +53,41 @@ class RateLimiter:
         with self._lock:
             until = self._clock() + seconds
             self._slots = deque([[until] for _ in range(self._rate)])
+
+
+class Throttling:
+    """One throttling episode at a time, so that an input logs one line when it starts and one when it ends: each
+    throttling answer doubles the wait (from 1 s up to ``max_backoff``), the next good answer ends the episode."""
+
+    def __init__(self, max_backoff: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._max_backoff = max_backoff
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._since: Optional[float] = None
+        self._backoff = 1.0
+
+    def throttled(self) -> Tuple[bool, float]:
+        """(whether this answer starts an episode, how long to hold off the calls)."""
+        with self._lock:
+            starts = self._since is None
+            if starts:
+                self._since = self._clock()
+            wait = self._backoff
+            self._backoff = min(self._backoff * 2, self._max_backoff)
+        return starts, wait
+
+    def answered(self) -> Optional[float]:
+        """How long the episode lasted if this good answer ends one, else None."""
+        if self._since is None:  # the common case, without the lock
+            return None
+        with self._lock:
+            since, self._since, self._backoff = self._since, None, 1.0
+        return None if since is None else self._clock() - since
+
+
+def run_passes(interval: float, run_pass: Callable[[], None], stop: threading.Event) -> None:
+    """``run_pass`` every ``interval`` seconds (from the start of one pass to the next) until ``stop`` is set."""
+    while not stop.is_set():
+        started = time.monotonic()
+        run_pass()
+        stop.wait(max(0.0, interval - (time.monotonic() - started)))
