@@ -388,6 +388,14 @@ class ModularInputRunner:
         if not os.path.isfile(self.script):
             raise FileNotFoundError(f"{self.script} does not exist: build the add-on first")
 
+    def input_log(self, name: str) -> str:
+        """The log file of input ``name`` alone ("" until it exists; the log folder holds every input's)."""
+        path = os.path.join(self.log_dir, f"ta_aws_cloudtrail_{name}.log")
+        if not os.path.isfile(path):
+            return ""
+        with open(path, encoding="utf-8", errors="replace") as log_file:
+            return log_file.read()
+
     def environment(self, extra_env: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
         """The child's environment: this process's, minus Python and AWS settings, plus splunkd's."""
         env = {

@@ -68,6 +68,11 @@ def assert_exact_events(
     assert not extra, f"{sum(extra.values())} unexpected or duplicated events, e.g. {list(extra)[:1]}"
 
 
+def event_ids(events: Sequence[ParsedEvent]) -> Counter:
+    """How many times each eventID was written."""
+    return Counter(json.loads(event.data)["eventID"] for event in events)
+
+
 def error_lines(log_text: str) -> List[str]:
     return [line for line in log_text.splitlines() if "log_level=ERROR" in line]
 

@@ -3,7 +3,6 @@ emulator's KV store for its positions, run as splunkd runs it; and CloudWatch Lo
 writes them) through the SQS input."""
 
 import json
-import os
 import random
 import time
 import uuid
@@ -13,6 +12,7 @@ from typing import Dict, List, Sequence
 
 import pytest
 from environment import ARTIFACTS, input_params
+from expectations import event_ids
 
 from harness.aws import ACCOUNT_ID, QueueCounts
 from harness.cloudtrail_data import make_records, record_json
@@ -103,18 +103,6 @@ def now_millis() -> int:
     return int(time.time() * 1000)
 
 
-def input_log(runner: ModularInputRunner, name: str) -> str:
-    path = os.path.join(runner.log_dir, f"ta_aws_cloudtrail_{name}.log")
-    if not os.path.isfile(path):
-        return ""
-    with open(path, encoding="utf-8", errors="replace") as log_file:
-        return log_file.read()
-
-
-def event_ids(events) -> Counter:
-    return Counter(json.loads(event.data)["eventID"] for event in events)
-
-
 def test_twenty_thousand_records_in_four_streams_with_late_ones_arrive_exactly_once(moto, logs, splunkd, logs_runner):
     rng = random.Random(11)
     streams = trail_streams()
@@ -155,7 +143,7 @@ def test_twenty_thousand_records_in_four_streams_with_late_ones_arrive_exactly_o
     assert one.sourcetype == "aws:cloudtrail" and one.index == "main"
     event_epoch = datetime.strptime(record["eventTime"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
     assert abs(float(one.time) - event_epoch.timestamp()) < 1
-    log_text = input_log(logs_runner, "trail_logs")
+    log_text = logs_runner.input_log("trail_logs")
     assert "CloudWatch Logs pass done" in log_text and "log_level=ERROR" not in log_text
     [position] = [
         d for d in splunkd.kv_documents("ta_aws_cloudtrail_cursors") if d["input"] == f"{SCHEME}://trail_logs"
@@ -176,13 +164,13 @@ def test_restarts_repeat_nothing_and_a_quiet_group_costs_one_call_a_pass(moto, l
             if run == 0:
                 running.wait_for_events(3_000, timeout=60)
             running.wait_until(
-                lambda run=run: input_log(logs_runner, "restarted").count("CloudWatch Logs pass done") >= 2 + 2 * run,
+                lambda run=run: logs_runner.input_log("restarted").count("CloudWatch Logs pass done") >= 2 + 2 * run,
                 timeout=60,
             )
             assert running.terminate() == 0
         seen.update(event_ids(running.events))
     assert seen == Counter(r["eventID"] for r in records)
-    passes = [line for line in input_log(logs_runner, "restarted").splitlines() if "CloudWatch Logs pass done" in line]
+    passes = [line for line in logs_runner.input_log("restarted").splitlines() if "CloudWatch Logs pass done" in line]
     # after the first pass, each pass of two quiet groups: one FilterLogEvents call each
     assert all("filter_calls=2 " in line for line in passes[1:]), passes
 
@@ -219,7 +207,7 @@ def test_killed_at_random_points_and_restarted_loses_nothing(moto, logs, splunkd
     final = logs_runner.start("killed", params(moto, group), splunkd)
     ARTIFACTS.runs.append(final)
     final.wait_until(lambda: len(seen | event_ids(final.events)) >= len(expected), timeout=120)
-    final.wait_until(lambda: "CloudWatch Logs pass done" in input_log(logs_runner, "killed"), timeout=30)
+    final.wait_until(lambda: "CloudWatch Logs pass done" in logs_runner.input_log("killed"), timeout=30)
     assert final.terminate() == 0
     seen.update(event_ids(final.events))
     repeats = sum(count - 1 for count in seen.values())
@@ -249,14 +237,14 @@ def test_stream_filter_non_json_messages_and_a_missing_group(moto, logs, splunkd
         ARTIFACTS.runs.append(running)
         running.wait_for_events(301, timeout=60)
         running.wait_until(
-            lambda: input_log(logs_runner, "filtered").count("CloudWatch Logs pass done") >= 2, timeout=60
+            lambda: logs_runner.input_log("filtered").count("CloudWatch Logs pass done") >= 2, timeout=60
         )
         assert running.terminate() == 0
     got = event_ids(running.events)
     assert got == Counter([r["eventID"] for r in records] + ["no-time"])
     [untimed] = [e for e in running.events if json.loads(e.data)["eventID"] == "no-time"]
     assert untimed.time == f"{(base + 450_000) // 1000}.{(base + 450_000) % 1000:03d}"
-    log_text = input_log(logs_runner, "filtered")
+    log_text = logs_runner.input_log("filtered")
     errors = [line for line in log_text.splitlines() if "log_level=ERROR" in line]
     assert len(errors) == 1, errors  # once, though every pass meets it
     assert missing in errors[0] and "does not exist" in errors[0] and "ResourceNotFound" in errors[0]
@@ -273,12 +261,12 @@ def test_a_kv_store_outage_delays_the_start_and_then_reads_everything_once(moto,
     with logs_runner.start("kv_outage", params(moto, group), splunkd) as running:
         ARTIFACTS.runs.append(running)
         running.wait_until(
-            lambda: "it is read once its position can be loaded" in input_log(logs_runner, "kv_outage"), timeout=30
+            lambda: "it is read once its position can be loaded" in logs_runner.input_log("kv_outage"), timeout=30
         )
         assert running.event_count == 0
         splunkd.set_kv_outage(None)
         running.wait_for_events(500, timeout=40)
-        running.wait_until(lambda: "Recovered from kvstore_load" in input_log(logs_runner, "kv_outage"), timeout=10)
+        running.wait_until(lambda: "Recovered from kvstore_load" in logs_runner.input_log("kv_outage"), timeout=10)
         assert running.terminate() == 0
     assert event_ids(running.events) == Counter(r["eventID"] for r in records)
 
@@ -371,9 +359,9 @@ def test_throttling_an_expired_token_and_access_denied_cost_time_not_events(moto
         with logs_runner.start("paced", params(moto, group, **overrides), splunkd) as running:
             ARTIFACTS.runs.append(running)
             running.wait_for_events(12_000, timeout=90)
-            running.wait_until(lambda: "CloudWatch Logs pass done" in input_log(logs_runner, "paced"), timeout=30)
+            running.wait_until(lambda: "CloudWatch Logs pass done" in logs_runner.input_log("paced"), timeout=30)
             assert running.terminate() == 0
-        log_text = input_log(logs_runner, "paced")
+        log_text = logs_runner.input_log("paced")
         filter_calls = [r for r in proxy.requests if target_is("FilterLogEvents")(r)]
         call_times = [r.at for r in filter_calls]
         # every page of a read repeats the parameters its nextToken came with (AWS binds the token to them)
@@ -399,7 +387,7 @@ def test_throttling_an_expired_token_and_access_denied_cost_time_not_events(moto
         with logs_runner.start("denied", params(moto, group, **overrides), splunkd) as denied:
             ARTIFACTS.runs.append(denied)
             denied.wait_until(
-                lambda: input_log(logs_runner, "denied").count("CloudWatch Logs pass done") >= 2, timeout=40
+                lambda: logs_runner.input_log("denied").count("CloudWatch Logs pass done") >= 2, timeout=40
             )
             assert denied.terminate() == 0
     assert event_ids(running.events) == Counter(r["eventID"] for r in records)
@@ -410,6 +398,6 @@ def test_throttling_an_expired_token_and_access_denied_cost_time_not_events(moto
     assert "throttled=3" in log_text  # the metrics line
     busiest = max(sum(1 for t in call_times if start <= t < start + 1.0) for start in call_times)
     assert busiest <= 5, busiest
-    errors = [line for line in input_log(logs_runner, "denied").splitlines() if "log_level=ERROR" in line]
+    errors = [line for line in logs_runner.input_log("denied").splitlines() if "log_level=ERROR" in line]
     assert len(errors) == 1, errors
     assert "logs:FilterLogEvents" in errors[0] and "user/splunk" in errors[0] and denied.event_count == 0

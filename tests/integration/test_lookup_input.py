@@ -2,7 +2,6 @@
 with the splunkd emulator's KV store for its cursors, run as splunkd runs it."""
 
 import json
-import os
 import random
 import time
 from collections import Counter
@@ -10,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from environment import ARTIFACTS, seed
+from expectations import event_ids
 
 from harness.cloudtrail_data import make_records
 from harness.cloudtrail_lookup import CloudTrailLookupEmulator, lookup_events_from_records
@@ -60,19 +60,6 @@ def spread(records, start: datetime, seconds: float, rng: random.Random):
         moment = start + timedelta(seconds=rng.uniform(0, seconds))
         record["eventTime"] = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
     return records
-
-
-def input_log(runner: ModularInputRunner, name: str) -> str:
-    """The log file of input ``name`` alone (the runner's log folder holds every input's)."""
-    path = os.path.join(runner.log_dir, f"ta_aws_cloudtrail_{name}.log")
-    if not os.path.isfile(path):
-        return ""
-    with open(path, encoding="utf-8", errors="replace") as log_file:
-        return log_file.read()
-
-
-def event_ids(events) -> Counter:
-    return Counter(json.loads(event.data)["eventID"] for event in events)
 
 
 def test_three_regions_and_three_days_arrive_exactly_once_with_late_and_same_second_events(
@@ -196,7 +183,7 @@ def test_selectors_and_the_read_only_exclusion_select_exactly_the_matching_event
     def run(name: str, **overrides) -> Counter:
         with lookup_runner.start(name, params(lookup, start_days="2", **overrides), splunkd) as running:
             ARTIFACTS.runs.append(running)
-            running.wait_until(lambda: "Event history pass done" in input_log(lookup_runner, name), timeout=120)
+            running.wait_until(lambda: "Event history pass done" in lookup_runner.input_log(name), timeout=120)
             assert running.terminate() == 0
         return event_ids(running.events)
 
@@ -227,7 +214,7 @@ def test_throttling_and_an_expired_next_token_cost_time_not_events(lookup, splun
         running.wait_for_events(len(expected), timeout=120)
         time.sleep(2)
         assert running.terminate() == 0
-        log = input_log(lookup_runner, "throttled")
+        log = lookup_runner.input_log("throttled")
     assert event_ids(running.events) == expected
     assert log.count("LookupEvents is throttled") == len(REGIONS)  # one WARNING per episode and region
     assert "answers again after" in log
@@ -252,7 +239,7 @@ def test_access_denied_a_disabled_region_and_a_damaged_event_are_each_one_clear_
         running.wait_for_events(len(expected), timeout=90)  # eu-west-1 comes on the next pass
         time.sleep(12)
         assert running.terminate() == 0
-        log = input_log(lookup_runner, "denied")
+        log = lookup_runner.input_log("denied")
     assert event_ids(running.events) == expected
     assert "cloudtrail:LookupEvents" in log and "access denied" in log
     assert log.count(f"event {damaged.event_id} has a CloudTrailEvent that is not a JSON object") == 1
@@ -266,7 +253,7 @@ def test_all_regions_skips_a_region_the_account_has_not_enabled_with_one_info_li
         running.wait_for_events(len(expected), timeout=120)
         time.sleep(12)
         assert running.terminate() == 0
-        log = input_log(lookup_runner, "everywhere")
+        log = lookup_runner.input_log("everywhere")
     assert event_ids(running.events) == expected
     assert log.count("region ap-east-1 is not enabled for this account") == 1
     assert "ERROR" not in log
@@ -297,12 +284,12 @@ def test_insights_events_are_read_as_a_stream_of_their_own_when_asked(lookup, sp
     lookup.add_events("us-east-1", lookup_events_from_records(insights, insight=True))
     with lookup_runner.start("management", params(lookup, start_days="2"), splunkd) as running:
         ARTIFACTS.runs.append(running)
-        running.wait_until(lambda: "Event history pass done" in input_log(lookup_runner, "management"), timeout=90)
+        running.wait_until(lambda: "Event history pass done" in lookup_runner.input_log("management"), timeout=90)
         assert running.terminate() == 0
     assert event_ids(running.events) == expected  # Insights only when asked
     with lookup_runner.start("with_insights", params(lookup, start_days="2", include_insights="1"), splunkd) as both:
         ARTIFACTS.runs.append(both)
-        both.wait_until(lambda: "Event history pass done" in input_log(lookup_runner, "with_insights"), timeout=90)
+        both.wait_until(lambda: "Event history pass done" in lookup_runner.input_log("with_insights"), timeout=90)
         assert both.terminate() == 0
     assert event_ids(both.events) == expected + Counter(r["eventID"] for r in insights)
     streams = {d["stream"] for d in splunkd.kv_documents("ta_aws_cloudtrail_lookup") if d["input"] == "with_insights"}

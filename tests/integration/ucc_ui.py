@@ -89,7 +89,13 @@ class UccPage:
         self._row_action(name, "Edit")
 
     def delete_row(self, name: str) -> None:
+        """Delete the row's item, confirm, and wait until the table no longer lists it."""
         self._row_action(name, "Delete")
+        self.click_button("Delete", "[data-test=modal] [data-test=footer]")
+        self.wait_until_modal_closed()
+        self.browser.wait_for(
+            lambda: not self.browser.find_all("tbody tr td") or name not in self.page_rows(), "the row to go"
+        )
 
     def _row_action(self, name: str, label: str) -> None:
         script = (
