@@ -270,11 +270,9 @@ def kv_calls(splunkd):
     return sum(splunkd.count_requests(method, "storage/collections/data/") for method in ("GET", "POST", "DELETE"))
 
 
-def small_objects(workdir, aws, moto, splunkd, count, records_per_object=8, backlog=40):
-    """g: a live trail's small objects (~8 records, 16 regions), announced one per message and fed continuously so
-    that the queue's backlog stays small (moto's SQS slows down with the backlog, a live queue's stays short)."""
+def small_object_messages(aws, count, records_per_object):
+    """Put ``count`` log files of ``records_per_object`` records (16 regions) in a new bucket; their S3 events."""
     bucket = aws.create_bucket()
-    queue = aws.create_queue(visibility_timeout=300)
     rng = random.Random(count)
     now = datetime.now(timezone.utc)
     bodies = []
@@ -282,13 +280,16 @@ def small_objects(workdir, aws, moto, splunkd, count, records_per_object=8, back
         records = make_records(records_per_object, seed=number, first_index=number * records_per_object)
         key = cloudtrail_key(when=now, rng=rng, region=REGIONS[number % len(REGIONS)])
         bodies.append(s3_event_body([aws.put_cloudtrail_object(bucket, key, records)]))
-    kv_before = kv_calls(splunkd)
-    runner = ModularInputRunner(ADDON, os.path.join(workdir, "small"))
-    counting = CountingInput(runner, "small", input_params(moto, queue, visibility_timeout=300), splunkd)
+    return bodies
+
+
+def feed_continuously(aws, queue, bodies, backlog):
+    """Send the message bodies from a thread, 10 at a time, keeping at most ``backlog`` visible in the queue (moto's
+    SQS slows down with the backlog; a live trail's queue stays short)."""
 
     def feed():
         sent = 0
-        while sent < count:
+        while sent < len(bodies):
             if aws.queue_counts(queue).visible >= backlog:
                 time.sleep(0.005)
                 continue
@@ -297,8 +298,18 @@ def small_objects(workdir, aws, moto, splunkd, count, records_per_object=8, back
             aws.sqs.send_message_batch(QueueUrl=queue.url, Entries=entries)
             sent += len(batch)
 
-    feeder = threading.Thread(target=feed, daemon=True)
-    feeder.start()
+    threading.Thread(target=feed, daemon=True).start()
+
+
+def small_objects(workdir, aws, moto, splunkd, count, records_per_object=8, backlog=40):
+    """g: a live trail's small objects (~8 records, 16 regions), announced one per message and fed continuously so
+    that the queue's backlog stays small (moto's SQS slows down with the backlog, a live queue's stays short)."""
+    queue = aws.create_queue(visibility_timeout=300)
+    bodies = small_object_messages(aws, count, records_per_object)
+    kv_before = kv_calls(splunkd)
+    runner = ModularInputRunner(ADDON, os.path.join(workdir, "small"))
+    counting = CountingInput(runner, "small", input_params(moto, queue, visibility_timeout=300), splunkd)
+    feed_continuously(aws, queue, bodies, backlog)
     expected = count * records_per_object
     counting.wait_for(expected, timeout=1800)
     cpu = counting.cpu_seconds() - counting.cpu_at_first

@@ -12,25 +12,28 @@ CPU samples, and the input's CPU time per 1,000 events / per object. py-spy samp
 import argparse
 import collections
 import os
-import random
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
-import time
-from datetime import datetime, timezone
 
 SCRIPTS = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, SCRIPTS)
 
 import bench  # noqa: E402
-from bench import MIXES, CountingInput, MotoProcess, load_queue, make_object_bytes  # noqa: E402
+from bench import (  # noqa: E402
+    MIXES,
+    CountingInput,
+    MotoProcess,
+    feed_continuously,
+    load_queue,
+    make_object_bytes,
+    small_object_messages,
+)
 from environment import input_params, seed  # noqa: E402
 
-from harness.aws import AwsTestEnv, s3_event_body  # noqa: E402
-from harness.cloudtrail_data import make_records  # noqa: E402
+from harness.aws import AwsTestEnv  # noqa: E402
 from harness.modinput import ModularInputRunner  # noqa: E402
 from harness.splunkd import SplunkdEmulator  # noqa: E402
 
@@ -125,28 +128,11 @@ def large(workdir, moto, splunkd, objects):
 
 def small(workdir, moto, splunkd, objects, records_per_object=8, backlog=40):
     aws = AwsTestEnv(moto)
-    bucket = aws.create_bucket()
     queue = aws.create_queue(visibility_timeout=300)
-    bodies = []
-    rng, now = random.Random(objects), datetime.now(timezone.utc)
-    for number in range(objects):
-        records = make_records(records_per_object, seed=number, first_index=number * records_per_object)
-        key = bench.cloudtrail_key(when=now, rng=rng, region=bench.REGIONS[number % len(bench.REGIONS)])
-        bodies.append(s3_event_body([aws.put_cloudtrail_object(bucket, key, records)]))
+    bodies = small_object_messages(aws, objects, records_per_object)
     runner = ModularInputRunner(bench.ADDON, os.path.join(workdir, "small"))
     counting = CountingInput(runner, "small", input_params(moto, queue, visibility_timeout=300), splunkd)
-
-    def feed():
-        sent = 0
-        while sent < objects:
-            if aws.queue_counts(queue).visible >= backlog:
-                time.sleep(0.005)
-                continue
-            entries = [{"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies[sent : sent + 10])]
-            aws.sqs.send_message_batch(QueueUrl=queue.url, Entries=entries)
-            sent += len(entries)
-
-    threading.Thread(target=feed, daemon=True).start()
+    feed_continuously(aws, queue, bodies, backlog)
     counting.wait_for(1, timeout=120)
     sampler = Sampler(counting.process.pid, os.path.join(workdir, "small.txt"))
     counting.wait_for(objects * records_per_object, timeout=1800)
