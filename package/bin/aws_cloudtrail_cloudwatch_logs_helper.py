@@ -15,7 +15,7 @@ from ta_aws_cloudtrail.cursors import CursorStore
 from ta_aws_cloudtrail.events import EventSink
 from ta_aws_cloudtrail.logs import SECRETS
 from ta_aws_cloudtrail.metrics import InputMetrics
-from ta_aws_cloudtrail.runtime import InputContext, aws_session, run_stanzas
+from ta_aws_cloudtrail.runtime import InputContext, aws_session, cannot_start, run_stanzas
 from ta_aws_cloudtrail.settings import ConfigError, SplunkdConnection, load_log_level
 
 
@@ -73,9 +73,7 @@ def _run_input(context: InputContext, params: dict, event_writer: smi.EventWrite
             if foreign:
                 raise ConfigError(_foreign_message(foreign))
     except ConfigError as exc:
-        logger.error("Input %s cannot start: %s", stanza, exc)
-        event_writer.log(smi.EventWriter.ERROR, f"{stanza} cannot start: {exc}")
-        raise SystemExit(2) from None
+        cannot_start(context, event_writer, exc)
     client = logs_client(session, connection, settings.region, settings.logs_endpoint_url)
     cursors = CursorStore(conn)
     reading = []  # the input, once built: its fields join the metrics line

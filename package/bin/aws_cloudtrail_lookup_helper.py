@@ -16,7 +16,7 @@ from ta_aws_cloudtrail.lookup_input import EventHistoryInput
 from ta_aws_cloudtrail.lookup_settings import SCHEME, parse_lookup_settings
 from ta_aws_cloudtrail.lookup_state import LookupState
 from ta_aws_cloudtrail.metrics import InputMetrics
-from ta_aws_cloudtrail.runtime import InputContext, aws_session, run_stanzas
+from ta_aws_cloudtrail.runtime import InputContext, aws_session, cannot_start, run_stanzas
 from ta_aws_cloudtrail.settings import ConfigError, SplunkdConnection, load_account, load_log_level
 
 
@@ -60,9 +60,7 @@ def _run_input(context: InputContext, params: dict, event_writer: smi.EventWrite
         session, connection = aws_session(conn, settings)
         regions = _regions(settings, session, conn)
     except ConfigError as exc:
-        logger.error("Input %s cannot start: %s", stanza, exc)
-        event_writer.log(smi.EventWriter.ERROR, f"{stanza} cannot start: {exc}")
-        raise SystemExit(2) from None
+        cannot_start(context, event_writer, exc)
     clients = {r: cloudtrail_client(session, connection, r, settings.cloudtrail_endpoint_url) for r in regions}
     state = LookupState(conn)
     try:

@@ -15,7 +15,7 @@ from ta_aws_cloudtrail.events import EventSink
 from ta_aws_cloudtrail.kvstore import KvStoreError
 from ta_aws_cloudtrail.logs import SECRETS
 from ta_aws_cloudtrail.metrics import InputMetrics
-from ta_aws_cloudtrail.runtime import InputContext, connect_aws, progress_stack, run_stanzas
+from ta_aws_cloudtrail.runtime import InputContext, cannot_start, connect_aws, progress_stack, run_stanzas
 from ta_aws_cloudtrail.s3_backfill import BackfillFailed, CloudTrailS3Backfill
 from ta_aws_cloudtrail.settings import (
     BACKFILL_SCHEME,
@@ -56,9 +56,7 @@ def _run_input(context: InputContext, params: dict, event_writer: smi.EventWrite
         settings = parse_backfill_settings(stanza, params)
         clients, _ = connect_aws(conn, settings)
     except ConfigError as exc:
-        logger.error("Input %s cannot start: %s", stanza, exc)
-        event_writer.log(smi.EventWriter.ERROR, f"{stanza} cannot start: {exc}")
-        raise SystemExit(2) from None
+        cannot_start(context, event_writer, exc)
 
     stack = progress_stack(conn, logger)
     cursors = CursorStore(conn)

@@ -16,7 +16,7 @@ from ta_aws_cloudtrail.aws import AwsClients, describe_aws_error
 from ta_aws_cloudtrail.events import EventSink
 from ta_aws_cloudtrail.logs import SECRETS
 from ta_aws_cloudtrail.metrics import InputMetrics
-from ta_aws_cloudtrail.runtime import InputContext, connect_aws, progress_stack, run_stanzas
+from ta_aws_cloudtrail.runtime import InputContext, cannot_start, connect_aws, progress_stack, run_stanzas
 from ta_aws_cloudtrail.settings import (
     SCHEME,
     ConfigError,
@@ -64,9 +64,7 @@ def _run_input(context: InputContext, params: dict, event_writer: smi.EventWrite
         clients, proxy_url = connect_aws(conn, settings, sqs_endpoint_url=settings.sqs_endpoint_url)
         facts = _wait_for_queue(settings, clients, logger, stop)
     except ConfigError as exc:
-        logger.error("Input %s cannot start: %s", stanza, exc)
-        event_writer.log(smi.EventWriter.ERROR, f"{stanza} cannot start: {exc}")
-        raise SystemExit(2) from None
+        cannot_start(context, event_writer, exc)
     if facts is None:  # stopped while waiting
         return
 

@@ -7,7 +7,7 @@ import logging
 import sys
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Optional, Tuple
+from typing import Any, Callable, Mapping, NoReturn, Optional, Tuple
 
 from .aws import AwsClients, AwsConnectionSettings, build_session
 from .checkpoints import ProgressLedger, ProgressStore
@@ -104,6 +104,15 @@ def run_stanzas(inputs: Any, run_one: Callable[[InputContext, Mapping[str, Any]]
         stop = threading.Event()
         utils.handle_teardown_signals(lambda signum, frame, stop=stop: stop.set())
         run_one(InputContext(stanza, conn, addon_logger(stanza.split("://", 1)[-1]), stop), params)
+
+
+def cannot_start(context: InputContext, event_writer: Any, problem: Exception) -> NoReturn:
+    """End an input whose configuration is unusable: one ERROR in its log and in splunkd's, exit status 2."""
+    from splunklib.modularinput import EventWriter
+
+    context.logger.error("Input %s cannot start: %s", context.stanza, problem)
+    event_writer.log(EventWriter.ERROR, f"{context.stanza} cannot start: {problem}")
+    raise SystemExit(2) from None
 
 
 def forget_input(session_key: str, input_name: str, what: str, delete: Callable[[SplunkdConnection], None]) -> None:
