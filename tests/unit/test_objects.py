@@ -314,6 +314,27 @@ def test_a_large_record_in_small_chunks_is_parsed_a_logarithmic_number_of_times(
     assert scans < 40  # one parse per chunk would be ~4,000
 
 
+def test_a_record_of_a_few_hundred_kb_is_parsed_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Longer than the lookahead, so the end of the buffer cuts it once; the second parse has all of it.
+    scans = 0
+    real_scan = objects._SCAN_ONCE
+
+    def counting_scan(text: str, index: int) -> Tuple[Any, int]:
+        nonlocal scans
+        scans += 1
+        return real_scan(text, index)
+
+    monkeypatch.setattr(objects, "_SCAN_ONCE", counting_scan)
+    monkeypatch.setattr(objects, "_LOOKAHEAD_CHARS", 16 * 1024)
+    large = {"eventName": "RunInstances", "responseElements": {"items": ["x" * 100] * 1500}}  # ~150 KB
+    small = {"eventName": "GetObject"}
+    source = compact({"Records": [small, large, small]})
+    assert len(source) > 2 * objects._LOOKAHEAD_CHARS
+    assert [value for _, value in read_all(cut(gzip.compress(source), 1 << 20))] == [small, large, small]
+    # the "Records" key, the two small records, the large one cut by the end of the buffer once and then whole
+    assert scans == 1 + 2 + 2
+
+
 # --- Memory stays bounded ---------------------------------------------------------------------------------
 
 

@@ -42,6 +42,8 @@ PIECE_BYTES = 64 * 1024
 # never cut by its end: a cut element costs a failed scan, and the JSONDecodeError's line and column
 # are computed by counting through the whole buffer (~1 us per record if it happened at every piece).
 _LOOKAHEAD_CHARS = 16 * 1024
+# A value cut by the end of the buffer is parsed again once at least this much text is read (see _grown_size).
+_GROWN_CHARS = 256 * 1024
 # Compressed bytes per decompression step (see _gunzip).
 _GZIP_INPUT_BYTES = 16 * 1024
 # Gzip inside gzip is unwrapped this many times at most (Firehose adds one layer to CloudWatch Logs' one).
@@ -248,11 +250,18 @@ def _iter_array(buffer: _TextBuffer) -> Iterator[Tuple[str, Any]]:
             start = buffer.pos
         try:
             value, end = scan_once(text, start)
-        except (StopIteration, ValueError, RecursionError):  # JSONDecodeError is a ValueError
+        except (StopIteration, ValueError, RecursionError) as error:  # JSONDecodeError is a ValueError
             end = -1
-        if end < 0 or end >= len(text) - _LONGEST_NUMBER_TAIL:
-            # Damaged, or ends so close to the end of the buffer that it may be cut (a number's
-            # "." or "e+" can be the last characters): the careful path.
+            if not buffer.at_end and _fails_at_cut(text, error):
+                # An element longer than the lookahead, cut by the end of the buffer: read more before the
+                # careful path parses it again (parsing the same cut text twice costs as much as the element).
+                buffer.pos = start
+                buffer.read_more(_grown_size(len(text) - start))
+                text = buffer.text
+                start = buffer.pos
+        if end < 0 or (end >= len(text) - _LONGEST_NUMBER_TAIL and value.__class__ in _NUMBER_TYPES):
+            # Damaged, cut, or a number so close to the end of the buffer that it may be cut (its "." or
+            # "e+" can be the last characters): the careful path.
             buffer.pos = start
             value, start, end = buffer.scan_value()
             text = buffer.text
@@ -370,7 +379,7 @@ class _TextBuffer:
             if _may_be_cut(text, error_pos, message):
                 if self.at_end:
                     raise self.ended()
-                self.read_more(2 * (len(text) - start) + 1)
+                self.read_more(_grown_size(len(text) - start))
             else:
                 raise _Damage(f"The object is not valid JSON ({message[:1].lower()}{message[1:]})")
 
@@ -392,6 +401,21 @@ class _TextBuffer:
         if self._failure is not None:
             return self._failure
         return _Damage(problem)
+
+
+def _fails_at_cut(text: str, error: BaseException) -> bool:
+    """Whether a failed scan of ``text`` may have failed only because the text ends there."""
+    if isinstance(error, StopIteration):
+        return _may_be_cut(text, error.value, "Expecting value")
+    if isinstance(error, json.JSONDecodeError):
+        return _may_be_cut(text, error.pos, error.msg)
+    return False
+
+
+def _grown_size(unconsumed: int) -> int:
+    """How much unconsumed text to read before parsing a cut value again: at least double (O(log) parses of a
+    large value), and at least _GROWN_CHARS (a record of up to ~250 KB is parsed twice, not up to four times)."""
+    return max(2 * unconsumed + 1, _GROWN_CHARS)
 
 
 def _may_be_cut(text: str, error_pos: int, message: str) -> bool:
