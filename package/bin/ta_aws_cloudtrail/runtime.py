@@ -3,6 +3,7 @@ and ledger; metrics. The helpers (package/bin/<input>_helper.py) stay thin adapt
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 import threading
@@ -15,6 +16,8 @@ from .claims import ObjectClaims
 from .kvstore import KvStoreError
 from .logs import SECRETS, addon_logger
 from .settings import SplunkdConnection, load_account, load_iam_role, load_proxy
+
+GC_THRESHOLD = 10_000
 
 
 def connection_settings(
@@ -95,6 +98,10 @@ def run_stanzas(inputs: Any, run_one: Callable[[InputContext, Mapping[str, Any]]
     """The body of a helper's stream_events(): each stanza (one per process) with its logger and stop event."""
     from solnlib import utils
 
+    # Parsed records are acyclic and freed by reference counting, but each one allocates dozens of containers: at
+    # the default threshold (700) the cyclic collector ran every ~20 records and took ~2.7 ms per 1,000 events of
+    # the SQS input's CPU (measured with gc.callbacks), ~1.1 ms at 10,000. Cyclic garbage waits a little longer.
+    gc.set_threshold(GC_THRESHOLD, 10, 10)
     # splunkd reads events as UTF-8 XML, whatever the locale it started us with
     if (getattr(sys.stdout, "encoding", "") or "").lower().replace("-", "") != "utf8":
         sys.stdout.reconfigure(encoding="utf-8")
