@@ -14,6 +14,9 @@ Sections (issue "Throughput and memory"):
   g. small objects through a trickle-fed queue; h. the S3 backfill; i. Event history against its emulator
   j. the CloudWatch Logs input against moto's CloudWatch Logs (a log group of 4 streams): events/s, input CPU per
      1,000 events, FilterLogEvents calls, and the ceiling AWS's quota sets (5 calls/s x a 1 MB page)
+  k. the SQS input and the backfill under each Python found (3.9, 3.11, 3.13): events per input CPU-second on
+     1,000-record objects; on small objects objects/s, input CPU per object and the AWS and KV requests per object,
+     counted by a pass-through proxy in front of moto (its latency lowers objects/s a little, not the input's CPU)
 
 Data: the harness's CloudTrail generator, 1,000 records per object (~1.3 KB each, nested requestParameters)
 plus two 50-256 KB records per object; "typical" mix: 2% of records carry non-ASCII and XML-special text;
@@ -48,6 +51,7 @@ from harness.aws import AwsTestEnv, cloudtrail_key, s3_event_body  # noqa: E402
 from harness.cloudtrail_data import make_records, record_json  # noqa: E402
 from harness.cloudtrail_lookup import CloudTrailLookupEmulator, lookup_events_from_records  # noqa: E402
 from harness.modinput import ModularInputRunner  # noqa: E402
+from harness.proxies import FaultInjectingProxy  # noqa: E402
 from harness.pythons import python_binary  # noqa: E402
 from harness.splunkd import SplunkdEmulator  # noqa: E402
 from harness.trail_layout import lay_out_trail  # noqa: E402
@@ -166,6 +170,7 @@ class CountingInput:
         self.count = 0
         self.first_at = None
         self.cpu_at_first = 0.0
+        self.cpu_at_last = 0.0
         self.last_at = None
         self.arrivals = []  # (monotonic time, count) after each read
         self._cond = threading.Condition()
@@ -188,6 +193,7 @@ class CountingInput:
                         self.first_at, self.cpu_at_first = now, self.cpu_seconds()
                     self.count += found
                     self.last_at = now
+                    self.cpu_at_last = self.cpu_seconds()
                     self.arrivals.append((now, self.count))
                 self._cond.notify_all()
 
@@ -201,9 +207,17 @@ class CountingInput:
                 self._cond.wait(remaining)
 
     def cpu_seconds(self):
-        with open(f"/proc/{self.process.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
+        try:
+            with open(f"/proc/{self.process.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:  # exited and reaped (the backfill ends by itself)
+            return self.cpu_at_last
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    @property
+    def steady_cpu_seconds(self):
+        """The input's CPU from its first event to its last: without start-up (imports, configuration)."""
+        return self.cpu_at_last - self.cpu_at_first
 
     def peak_rss_mib(self):
         with open(f"/proc/{self.process.pid}/status") as f:
@@ -229,8 +243,8 @@ def load_queue(aws, moto, count, object_bytes):
     return queue
 
 
-def run_inputs(workdir, moto, splunkd, queue, processes, expected, timeout=900):
-    runners = [ModularInputRunner(ADDON, os.path.join(workdir, f"p{i}")) for i in range(processes)]
+def run_inputs(workdir, moto, splunkd, queue, processes, expected, timeout=900, python=sys.executable):
+    runners = [ModularInputRunner(ADDON, os.path.join(workdir, f"p{i}"), python=python) for i in range(processes)]
     params = input_params(moto, queue, visibility_timeout=300)
     inputs = [CountingInput(r, "bench", params, splunkd) for r in runners]
     deadline = time.monotonic() + timeout
@@ -301,22 +315,27 @@ def feed_continuously(aws, queue, bodies, backlog):
     threading.Thread(target=feed, daemon=True).start()
 
 
-def small_objects(workdir, aws, moto, splunkd, count, records_per_object=8, backlog=40):
+def small_objects(
+    workdir, aws, moto, splunkd, count, records_per_object=8, backlog=40, python=sys.executable, proxy=None
+):
     """g: a live trail's small objects (~8 records, 16 regions), announced one per message and fed continuously so
-    that the queue's backlog stays small (moto's SQS slows down with the backlog, a live queue's stays short)."""
+    that the queue's backlog stays small (moto's SQS slows down with the backlog, a live queue's stays short).
+    With a proxy in front of moto, the input's S3 and SQS requests go through it and are counted per object."""
     queue = aws.create_queue(visibility_timeout=300)
     bodies = small_object_messages(aws, count, records_per_object)
     kv_before = kv_calls(splunkd)
-    runner = ModularInputRunner(ADDON, os.path.join(workdir, "small"))
-    counting = CountingInput(runner, "small", input_params(moto, queue, visibility_timeout=300), splunkd)
+    runner = ModularInputRunner(ADDON, os.path.join(workdir, f"small-{os.path.basename(python)}"), python=python)
+    endpoints = {"sqs_endpoint_url": proxy.url, "s3_endpoint_url": proxy.url} if proxy else {}
+    seen_before = len(proxy.requests) if proxy else 0
+    counting = CountingInput(runner, "small", input_params(moto, queue, visibility_timeout=300, **endpoints), splunkd)
     feed_continuously(aws, queue, bodies, backlog)
     expected = count * records_per_object
     counting.wait_for(expected, timeout=1800)
-    cpu = counting.cpu_seconds() - counting.cpu_at_first
+    cpu = counting.steady_cpu_seconds
     elapsed = counting.last_at - counting.first_at
     kv_used = kv_calls(splunkd) - kv_before
     counting.stop()
-    return {
+    figures = {
         "objects": count,
         "records_per_object": records_per_object,
         "objects_per_s": count / elapsed,
@@ -325,12 +344,38 @@ def small_objects(workdir, aws, moto, splunkd, count, records_per_object=8, back
         "objects_per_input_cpu_s": count / cpu,
         "kv_calls_per_object": kv_used / count,
     }
+    if proxy:
+        figures["aws_requests_per_object"] = requests_per_object(proxy.requests[seen_before:], count)
+    return figures
 
 
-def backfill(workdir, aws, moto, splunkd, objects, records_per_object=8):
+def aws_operation(request):
+    """The AWS operation of a request seen by the proxy: SQS by its X-Amz-Target, S3 by method and query."""
+    target = request.headers.get("x-amz-target", "")
+    if target:
+        return "SQS " + target.rsplit(".", 1)[-1]
+    if request.method == "GET" and "list-type=2" in request.path:
+        return "S3 ListObjectsV2"
+    if request.method == "GET":
+        return "S3 GetObject"
+    return f"{request.method} {request.path.split('?', 1)[0][:40]}"
+
+
+def requests_per_object(requests, objects):
+    counts = {}
+    for request in requests:
+        operation = aws_operation(request)
+        counts[operation] = counts.get(operation, 0) + 1
+    return {operation: n / objects for operation, n in sorted(counts.items())}
+
+
+def backfill(
+    workdir, aws, moto, splunkd, objects, records_per_object=8, python=sys.executable, proxy=None, logs_per_day=None
+):
     """h: the backfill over a real-trail-like layout (one account, 16 regions, files of ~8 records); peak RSS is
-    sampled while it runs (the process exits at the end of its range)."""
-    logs_per_day = max(1, min(48, objects // (16 * 10)))
+    sampled while it runs (the process exits at the end of its range). With a proxy, its S3 requests are counted.
+    ``logs_per_day`` per region (default: ~10 days' worth); a live trail writes ~288."""
+    logs_per_day = logs_per_day or max(1, min(48, objects // (16 * 10)))
     days = max(1, -(-objects // (16 * logs_per_day)))
     first = datetime(2026, 1, 1, tzinfo=timezone.utc).date()
     trail = lay_out_trail(
@@ -339,9 +384,32 @@ def backfill(workdir, aws, moto, splunkd, objects, records_per_object=8):
     )  # fmt: skip
     expected = sum(len(r) for r in trail.expected(first, first + timedelta(days=days)).values())
     files = sum(1 for f in trail.files if f.kind == "log")
-    runner = ModularInputRunner(ADDON, os.path.join(workdir, f"backfill{objects}"), scheme="aws_cloudtrail_s3_backfill")
-    params = backfill_params(moto, trail.bucket, first.isoformat(), (first + timedelta(days=days - 1)).isoformat())
-    counting = CountingInput(runner, f"history{objects}", params, splunkd)
+    figures = run_backfill(workdir, moto, splunkd, trail.bucket, first, days, expected, files, python, proxy)
+    figures.update(records_per_object=records_per_object, regions=len(REGIONS), days=days)
+    return figures
+
+
+def backfill_of_objects(workdir, aws, moto, splunkd, object_bytes, count, python=sys.executable):
+    """The backfill over ``count`` log files of one day (16 regions) holding these objects' bytes."""
+    bucket = aws.create_bucket()
+    rng = random.Random(count)
+    day = datetime(2026, 1, 2, tzinfo=timezone.utc)
+    for number in range(count):
+        key = cloudtrail_key(when=day + timedelta(seconds=number), rng=rng, region=REGIONS[number % len(REGIONS)])
+        aws.put_cloudtrail_object(bucket, key, object_bytes[number % len(object_bytes)], gzip=False)
+    return run_backfill(workdir, moto, splunkd, bucket, day.date(), 1, count * 1000, count, python, None)
+
+
+def run_backfill(workdir, moto, splunkd, bucket, first, days, expected, files, python, proxy):
+    """Run the backfill over ``days`` days from ``first`` until it exits; its figures."""
+    name = f"backfill-{bucket}-{os.path.basename(python)}"
+    runner = ModularInputRunner(ADDON, os.path.join(workdir, name), scheme="aws_cloudtrail_s3_backfill", python=python)
+    last = (first + timedelta(days=days - 1)).isoformat()
+    endpoints = {"s3_endpoint_url": proxy.url} if proxy else {}
+    params = backfill_params(moto, bucket, first.isoformat(), last, **endpoints)
+    kv_before = kv_calls(splunkd)
+    seen_before = len(proxy.requests) if proxy else 0
+    counting = CountingInput(runner, name, params, splunkd)
     peak = 0.0
     while counting.process.poll() is None:
         try:
@@ -352,15 +420,51 @@ def backfill(workdir, aws, moto, splunkd, objects, records_per_object=8):
     if counting.count != expected:
         raise RuntimeError(f"backfill wrote {counting.count} of {expected} events")
     elapsed = counting.last_at - counting.first_at
-    return {
+    cpu = counting.steady_cpu_seconds
+    figures = {
         "objects": files,
-        "records_per_object": records_per_object,
-        "regions": len(REGIONS),
-        "days": days,
         "objects_per_s": files / elapsed,
         "events_per_s": expected / elapsed,
+        "input_cpu_ms_per_object": cpu / files * 1000,
+        "steady_events_per_cpu_s": expected / cpu,
+        "kv_calls_per_object": (kv_calls(splunkd) - kv_before) / files,
         "peak_rss_mib": peak,
     }
+    if proxy:
+        figures["aws_requests_per_object"] = requests_per_object(proxy.requests[seen_before:], files)
+    return figures
+
+
+def per_python(workdir, aws, moto, splunkd, typical_objects, large_objects, small_objects_count, backfill_count):
+    """k: the SQS input and the backfill under each Python found (Splunk 9.x runs 3.9, 10.x 3.13)."""
+    interpreters = {"3.9": python_binary("3.9"), "3.11": sys.executable, "3.13": python_binary("3.13")}
+    results = {}
+    with FaultInjectingProxy(moto.endpoint_url) as proxy:
+        for version, python in interpreters.items():
+            if python is None:
+                continue
+            queue = load_queue(aws, moto, large_objects, typical_objects)
+            sqs_large = run_inputs(workdir, moto, splunkd, queue, 1, large_objects * 1000, python=python)
+            sqs_small = small_objects(workdir, aws, moto, splunkd, small_objects_count, python=python, proxy=proxy)
+            # two days of 16 regions: a denser layout than h's, closer to a live trail's ~288 files per region-day
+            backfill_small = backfill(
+                workdir, aws, moto, splunkd, backfill_count, python=python, proxy=proxy,
+                logs_per_day=max(1, backfill_count // 32),
+            )  # fmt: skip
+            backfill_large = backfill_of_objects(workdir, aws, moto, splunkd, typical_objects, large_objects, python)
+            results[version] = {
+                "sqs_1000_records": sqs_large,
+                "sqs_small": sqs_small,
+                "backfill_small": backfill_small,
+                "backfill_1000_records": backfill_large,
+            }
+            print(
+                f"k Python {version}: SQS {sqs_large['steady_events_per_cpu_s']:,.0f} and backfill "
+                f"{backfill_large['steady_events_per_cpu_s']:,.0f} events per input CPU-s; small objects: SQS "
+                f"{sqs_small['objects_per_s']:,.0f}/s, backfill {backfill_small['objects_per_s']:,.0f}/s",
+                flush=True,
+            )
+    return results
 
 
 def latency(workdir, aws, moto, splunkd, samples):
@@ -515,11 +619,15 @@ def main():
     parser.add_argument("--only-event-history", action="store_true", help="run i alone and print its figures")
     parser.add_argument("--logs-events", type=int, default=40_000, help="CloudWatch Logs records for j")
     parser.add_argument("--only-cloudwatch-logs", action="store_true", help="run j alone and print its figures")
+    parser.add_argument("--per-python-objects", type=int, default=60, help="1,000-record objects per run of k")
+    parser.add_argument("--per-python-small", type=int, default=1000, help="small objects per run of k")
+    parser.add_argument("--only-per-python", action="store_true", help="run k alone and print its figures")
     parser.add_argument("--output", default=os.path.join(REPO_ROOT, "bench-results.json"))
     args = parser.parse_args()
     if args.quick:
         args.objects, args.big_gib, args.latency_samples, args.small_objects = 20, 0.1, 10, 300
         args.backfill_objects, args.lookup_events, args.logs_events = [200], 1000, 4000
+        args.per_python_objects, args.per_python_small = 20, 200
     if not os.path.isfile(os.path.join(ADDON, "bin", "aws_cloudtrail_sqs.py")):
         print("Build the add-on first: make package", file=sys.stderr)
         return 2
@@ -557,6 +665,15 @@ def main():
         return 0
     print("generating objects ...", flush=True)
     objects = {mix: [make_object_bytes(1000 + n, rate) for n in range(10)] for mix, rate in MIXES.items()}
+    if args.only_per_python:
+        with MotoProcess() as moto, SplunkdEmulator(seed(settings={"logging": {"loglevel": "INFO"}})) as splunkd:
+            k = per_python(
+                tempfile.mkdtemp(prefix="ta-aws-cloudtrail-bench-"), AwsTestEnv(moto), moto, splunkd,
+                objects["typical"], args.per_python_objects, args.per_python_small, args.per_python_small,
+            )  # fmt: skip
+        print(json.dumps(k, indent=2))
+        print_per_python(k)
+        return 0
 
     workdir = tempfile.mkdtemp(prefix="ta-aws-cloudtrail-bench-")
     for mix, data in objects.items():
@@ -605,6 +722,10 @@ def main():
         print(f"i: {i['events_per_s_per_region']:,.0f} Event history events/s per region", flush=True)
         results["j_cloudwatch_logs"] = j = cloudwatch_logs(workdir, moto, splunkd, args.logs_events)
         print(f"j: {j['events_per_s']:,.0f} CloudWatch Logs events/s", flush=True)
+        results["k_per_python"] = per_python(
+            workdir, aws, moto, splunkd, objects["typical"], args.per_python_objects, args.per_python_small,
+            args.per_python_small,
+        )  # fmt: skip
 
     with open(args.output, "w") as f:
         json.dump(results, f, indent=2)
@@ -731,6 +852,52 @@ def print_table(r):
     print(f"{'measure':<46}{'result':>36}  target")
     for label, value, target in rows:
         print(f"{label:<46}{value:>36}  {target}")
+    print_per_python(r["k_per_python"])
+
+
+def print_per_python(k):
+    """Section k: one column per Python."""
+    versions = sorted(k, key=lambda v: tuple(map(int, v.split("."))))
+
+    def row(label, value, target=""):
+        cells = "".join(f"{value(k[v]):>16}" for v in versions)
+        print(f"{label:<46}{cells}  {target}")
+
+    def requests(figures):
+        per_object = figures["aws_requests_per_object"]
+        get = per_object.get("S3 GetObject", 0.0)
+        others = sum(n for op, n in per_object.items() if op != "S3 GetObject")
+        return f"{get:.2f} + {others:.2f}"
+
+    print(f"\nk. per Python{'':<34}" + "".join(f"{'Python ' + v:>16}" for v in versions))
+    row(
+        "SQS, 1,000-record objects: events/input CPU-s",
+        lambda f: f"{f['sqs_1000_records']['steady_events_per_cpu_s']:,.0f}",
+        "≥ 50,000",
+    )
+    row("   wall events/s", lambda f: f"{f['sqs_1000_records']['events_per_s']:,.0f}")
+    row(
+        "backfill, same objects: events/input CPU-s",
+        lambda f: f"{f['backfill_1000_records']['steady_events_per_cpu_s']:,.0f}",
+        "≥ 50,000",
+    )
+    row("   wall events/s", lambda f: f"{f['backfill_1000_records']['events_per_s']:,.0f}")
+    row("SQS, small objects (8 records): objects/s", lambda f: f"{f['sqs_small']['objects_per_s']:,.0f}")
+    row("   input CPU per object", lambda f: f"{f['sqs_small']['input_cpu_ms_per_object']:.2f} ms")
+    row("   objects per input CPU-s", lambda f: f"{f['sqs_small']['objects_per_input_cpu_s']:,.0f}", "≥ 300")
+    row("   GetObject + SQS requests per object", lambda f: requests(f["sqs_small"]), "≤ 1 + 0.3")
+    row("   KV calls per object", lambda f: f"{f['sqs_small']['kv_calls_per_object']:.2f}", "≤ 0.2")
+    row("backfill, small objects: objects/s", lambda f: f"{f['backfill_small']['objects_per_s']:,.0f}")
+    row("   input CPU per object", lambda f: f"{f['backfill_small']['input_cpu_ms_per_object']:.2f} ms")
+    row(
+        "   objects per input CPU-s", lambda f: f"{1000 / f['backfill_small']['input_cpu_ms_per_object']:,.0f}", "≥ 300"
+    )
+    row("   GetObject + other S3 requests per object", lambda f: requests(f["backfill_small"]))
+    row("   KV calls per object", lambda f: f"{f['backfill_small']['kv_calls_per_object']:.2f}", "≤ 0.2")
+    for v in versions:
+        for name in ("sqs_small", "backfill_small"):
+            per_object = k[v][name]["aws_requests_per_object"]
+            print(f"   Python {v}, {name}: " + ", ".join(f"{op} {n:.3f}" for op, n in per_object.items()))
 
 
 if __name__ == "__main__":
