@@ -350,15 +350,18 @@ def small_objects(
 
 
 def aws_operation(request):
-    """The AWS operation of a request seen by the proxy: SQS by its X-Amz-Target, S3 by method and query."""
+    """The AWS operation of a request seen by the proxy: SQS by its X-Amz-Target, S3 (path-style) by method, path
+    and query."""
     target = request.headers.get("x-amz-target", "")
     if target:
         return "SQS " + target.rsplit(".", 1)[-1]
-    if request.method == "GET" and "list-type=2" in request.path:
+    path, _, query = request.path.partition("?")
+    parameters = {part.split("=", 1)[0] for part in query.split("&") if part}
+    if request.method == "GET" and "list-type" in parameters:
         return "S3 ListObjectsV2"
-    if request.method == "GET":
-        return "S3 GetObject"
-    return f"{request.method} {request.path.split('?', 1)[0][:40]}"
+    if request.method == "GET" and "/" in path.strip("/") and parameters <= {"versionId", "x-id"}:
+        return "S3 GetObject"  # /bucket/key, no sub-resource
+    return f"S3 {request.method} {'object' if '/' in path.strip('/') else 'bucket'} {sorted(parameters)}"
 
 
 def requests_per_object(requests, objects):
