@@ -296,35 +296,32 @@ def test_an_invalid_record_mid_file_fails_without_reading_the_rest() -> None:
     assert "record 2" in str(error)
 
 
+class CountedScans:
+    """Replaces the JSON scanner of objects.py with one that counts its calls."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        self._real_scan = objects._SCAN_ONCE
+        monkeypatch.setattr(objects, "_SCAN_ONCE", self._scan)
+
+    def _scan(self, text: str, index: int) -> Tuple[Any, int]:
+        self.count += 1
+        return self._real_scan(text, index)
+
+
 def test_a_large_record_in_small_chunks_is_parsed_a_logarithmic_number_of_times(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    scans = 0
-    real_scan = objects._SCAN_ONCE
-
-    def counting_scan(text: str, index: int) -> Tuple[Any, int]:
-        nonlocal scans
-        scans += 1
-        return real_scan(text, index)
-
-    monkeypatch.setattr(objects, "_SCAN_ONCE", counting_scan)
+    scans = CountedScans(monkeypatch)
     big = {"items": ["y" * 100] * 40_000}  # ~4 MB: 4,000 chunks of 1 KB
     source = compact({"Records": [big, {"a": 1}]})
     assert [value for _, value in read_all(cut(source, 1024))] == [big, {"a": 1}]
-    assert scans < 40  # one parse per chunk would be ~4,000
+    assert scans.count < 40  # one parse per chunk would be ~4,000
 
 
 def test_a_record_of_a_few_hundred_kb_is_parsed_twice(monkeypatch: pytest.MonkeyPatch) -> None:
     # Longer than the lookahead, so the end of the buffer cuts it once; the second parse has all of it.
-    scans = 0
-    real_scan = objects._SCAN_ONCE
-
-    def counting_scan(text: str, index: int) -> Tuple[Any, int]:
-        nonlocal scans
-        scans += 1
-        return real_scan(text, index)
-
-    monkeypatch.setattr(objects, "_SCAN_ONCE", counting_scan)
+    scans = CountedScans(monkeypatch)
     monkeypatch.setattr(objects, "_LOOKAHEAD_CHARS", 16 * 1024)
     large = {"eventName": "RunInstances", "responseElements": {"items": ["x" * 100] * 1500}}  # ~150 KB
     small = {"eventName": "GetObject"}
@@ -332,7 +329,7 @@ def test_a_record_of_a_few_hundred_kb_is_parsed_twice(monkeypatch: pytest.Monkey
     assert len(source) > 2 * objects._LOOKAHEAD_CHARS
     assert [value for _, value in read_all(cut(gzip.compress(source), 1 << 20))] == [small, large, small]
     # the "Records" key, the two small records, the large one cut by the end of the buffer once and then whole
-    assert scans == 1 + 2 + 2
+    assert scans.count == 1 + 2 + 2
 
 
 # --- Memory stays bounded ---------------------------------------------------------------------------------
