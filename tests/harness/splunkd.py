@@ -42,6 +42,7 @@ import socket
 import ssl
 import tempfile
 import threading
+import time
 import traceback
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -443,6 +444,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self._serve("PUT")
 
     def _serve(self, method: str) -> None:
+        self.server.emulator._begin_request()
+        try:
+            self._answer(method)
+        finally:
+            self.server.emulator._end_request()
+
+    def _answer(self, method: str) -> None:
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
@@ -545,6 +553,8 @@ class SplunkdEmulator:
         self.port = 0
         self.session_key = session_key or secrets.token_urlsafe(48)
         self.requests: List[Tuple[str, str, int]] = []
+        self._serving = 0  # requests being answered
+        self._last_request_at = time.monotonic()
         # Tracebacks of bugs in the emulator itself (answered with 500); tests assert this stays empty.
         self.internal_errors: List[str] = []
         self._users = dict(users) if users is not None else {"admin": "changeme"}
@@ -630,6 +640,31 @@ class SplunkdEmulator:
     def kv_collections(self) -> List[str]:
         with self._lock:
             return list(self._collections)
+
+    def settle(self, quiet: float = 0.3, timeout: float = 10.0) -> None:
+        """Wait until no request is being answered and none began for ``quiet`` seconds.
+
+        A request a client sent just before it was killed is still applied, as splunkd would apply it: read the
+        state a crash left (the KV progress) only after this.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                idle = self._serving == 0 and time.monotonic() - self._last_request_at >= quiet
+            if idle:
+                return
+            time.sleep(0.02)
+        raise TimeoutError(f"the splunkd emulator was still answering requests after {timeout} s")
+
+    def _begin_request(self) -> None:
+        with self._lock:
+            self._serving += 1
+            self._last_request_at = time.monotonic()
+
+    def _end_request(self) -> None:
+        with self._lock:
+            self._serving -= 1
+            self._last_request_at = time.monotonic()
 
     def kv_documents(self, collection: str) -> List[dict]:
         """Deep copies of the documents, in insertion order, as stored (with ``_key`` and ``_user``).

@@ -393,7 +393,8 @@ def _is_done(doc: dict) -> bool:
 
 
 def _saved_progress(splunkd: SplunkdEmulator, bucket: str) -> Dict[str, dict]:
-    """The KV progress documents of this run's objects, by object key."""
+    """The KV progress documents of this run's objects, by object key (once a save sent before a kill has landed)."""
+    splunkd.settle()
     try:
         docs = splunkd.kv_documents(PROGRESS_COLLECTION)
     except KeyError:  # the collection is created by the first process; it may have died before
@@ -540,8 +541,6 @@ def run_crash_scenario(
                     trigger += "?"  # killed anyway; the exit code says whether it was still alive
             exit_code = running.kill()  # returns once stdout is read to its end
             lifetime = time.monotonic() - started
-            # a batch_save sent just before the kill may still be in an emulator handler thread
-            time.sleep(0.2)
             saved = _saved_progress(splunkd, bucket)
             written = ledger.add(running.events)
             report = _kill_report(number, trigger, lifetime, exit_code, running, written, saved, by_key, ledger)
