@@ -35,6 +35,7 @@ from environment import input_params, seed  # noqa: E402
 
 from harness.aws import AwsTestEnv  # noqa: E402
 from harness.modinput import ModularInputRunner  # noqa: E402
+from harness.pythons import python_binary  # noqa: E402
 from harness.splunkd import SplunkdEmulator  # noqa: E402
 
 ROLES = (
@@ -111,11 +112,11 @@ class Sampler:
         return read_raw(self.output)
 
 
-def large(workdir, moto, splunkd, objects):
+def large(workdir, moto, splunkd, objects, python):
     aws = AwsTestEnv(moto)
     data = [make_object_bytes(1000 + n, MIXES["typical"]) for n in range(10)]
     queue = load_queue(aws, moto, objects, data)
-    runner = ModularInputRunner(bench.ADDON, os.path.join(workdir, "large"))
+    runner = ModularInputRunner(bench.ADDON, os.path.join(workdir, "large"), python=python)
     counting = CountingInput(runner, "large", input_params(moto, queue, visibility_timeout=300), splunkd)
     counting.wait_for(1, timeout=120)
     sampler = Sampler(counting.process.pid, os.path.join(workdir, "large.txt"))
@@ -126,11 +127,11 @@ def large(workdir, moto, splunkd, objects):
     return counts, {"events": objects * 1000, "cpu_ms_per_1000_events": 1e6 * cpu / (objects * 1000)}
 
 
-def small(workdir, moto, splunkd, objects, records_per_object=8, backlog=40):
+def small(workdir, moto, splunkd, objects, python, records_per_object=8, backlog=40):
     aws = AwsTestEnv(moto)
     queue = aws.create_queue(visibility_timeout=300)
     bodies = small_object_messages(aws, objects, records_per_object)
-    runner = ModularInputRunner(bench.ADDON, os.path.join(workdir, "small"))
+    runner = ModularInputRunner(bench.ADDON, os.path.join(workdir, "small"), python=python)
     counting = CountingInput(runner, "small", input_params(moto, queue, visibility_timeout=300), splunkd)
     feed_continuously(aws, queue, bodies, backlog)
     counting.wait_for(1, timeout=120)
@@ -156,7 +157,12 @@ def main():
     parser.add_argument("--large-objects", type=int, default=60)
     parser.add_argument("--small-objects", type=int, default=1500)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--python", default="3.11", help="the interpreter the input runs under (3.9, 3.11, 3.13)")
     args = parser.parse_args()
+    python = sys.executable if args.python == "3.11" else python_binary(args.python)
+    if python is None:
+        print(f"Python {args.python} is not found (see tests/harness/pythons.py)", file=sys.stderr)
+        return 2
     if args.quick:
         args.large_objects, args.small_objects = 15, 300
     if not (shutil.which("py-spy") or os.path.exists(os.path.join(os.path.dirname(sys.executable), "py-spy"))):
@@ -165,10 +171,12 @@ def main():
     workdir = tempfile.mkdtemp(prefix="ta-aws-cloudtrail-profile-")
     with MotoProcess() as moto, SplunkdEmulator(seed(settings={"logging": {"loglevel": "INFO"}})) as splunkd:
         print_table(
-            f"large objects ({args.large_objects} x 1,000 records)", *large(workdir, moto, splunkd, args.large_objects)
+            f"large objects ({args.large_objects} x 1,000 records)",
+            *large(workdir, moto, splunkd, args.large_objects, python),
         )
         print_table(
-            f"small objects ({args.small_objects} x 8 records)", *small(workdir, moto, splunkd, args.small_objects)
+            f"small objects ({args.small_objects} x 8 records)",
+            *small(workdir, moto, splunkd, args.small_objects, python),
         )
     return 0
 
