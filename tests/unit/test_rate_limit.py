@@ -1,8 +1,12 @@
-"""The shared request-rate limit: slots held from a call's start to ``per`` after its end."""
+"""The shared request-rate limit: slots held from a call's start to ``per`` after its end; the threads of a pass and
+the counts they share."""
 
 import threading
+import time
 
-from ta_aws_cloudtrail.rate_limit import MARGIN_SECONDS, RateLimiter, Throttling
+import pytest
+
+from ta_aws_cloudtrail.rate_limit import MARGIN_SECONDS, CallCounts, RateLimiter, Throttling, run_in_threads
 
 
 class FakeClock:
@@ -68,3 +72,54 @@ def test_a_throttling_episode_doubles_its_waits_up_to_the_cap_and_ends_at_the_ne
     assert throttling.answered() == 9.0
     assert throttling.answered() is None
     assert throttling.throttled() == (True, 1.0)  # a new episode starts from 1 s again
+
+
+def test_run_in_threads_runs_every_item_at_most_max_threads_at_a_time_and_returns_when_all_are_done() -> None:
+    running, most, done = [0], [0], []
+    lock = threading.Lock()
+
+    def work(item: int) -> None:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.02)
+        with lock:
+            running[0] -= 1
+            done.append((item, threading.current_thread().name))
+
+    run_in_threads(work, list(range(7)), 3, "pass")
+
+    assert sorted(item for item, _ in done) == list(range(7))
+    assert most[0] == 3
+    assert all(name.startswith("pass") for _, name in done)
+    run_in_threads(work, [], 3, "pass")  # nothing to do: returns at once
+    assert len(done) == 7
+
+
+def test_run_in_threads_raises_what_a_work_item_raised_after_the_others_ran() -> None:
+    done = []
+
+    def work(item: int) -> None:
+        if item == 0:
+            raise RuntimeError("item 0 failed")
+        done.append(item)
+
+    with pytest.raises(RuntimeError, match="item 0 failed"):
+        run_in_threads(work, [0, 1, 2], 2, "pass")
+    assert sorted(done) == [1, 2]
+
+
+def test_call_counts_add_up_across_threads_and_give_the_metrics_fields() -> None:
+    counts = CallCounts("lookup_calls")
+    assert counts.progress_fields() == {"lookup_calls": 0, "calls_per_1000_events": "n/a", "throttled": 0}
+
+    def work(_: int) -> None:
+        for _ in range(1000):
+            counts.called()
+            counts.wrote(4)
+        counts.was_throttled()
+
+    run_in_threads(work, list(range(4)), 4, "count")
+
+    assert counts.totals() == (4000, 16000)
+    assert counts.progress_fields() == {"lookup_calls": 4000, "calls_per_1000_events": "250.0", "throttled": 4}

@@ -21,7 +21,6 @@ import json
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
@@ -32,7 +31,7 @@ from .events import EventFormatter, EventSink, ObjectEvents
 from .kvstore import KvStoreError
 from .logs import OutageLog
 from .metrics import InputMetrics
-from .rate_limit import RateLimiter, Throttling, run_passes
+from .rate_limit import CallCounts, RateLimiter, Throttling, run_in_threads, run_passes
 
 REQUESTS_PER_SECOND = 5  # FilterLogEvents: per account and region
 MAX_BATCH_EVENTS = 500
@@ -98,15 +97,10 @@ class CloudWatchLogsInput:
         self._throttling = Throttling(MAX_BACKOFF_SECONDS)  # one per input: the quota is the account-region's
         self.groups = [LogGroup(name) for name in settings.log_groups]
         self._collection_ready = False
-        self._lock = threading.Lock()
-        self.calls = 0
-        self.events = 0
-        self.throttled = 0
+        self.counts = CallCounts("filter_calls")
 
     def progress_fields(self) -> Dict[str, object]:
-        with self._lock:
-            per_1000 = f"{1000.0 * self.calls / self.events:.1f}" if self.events else "n/a"
-            return {"filter_calls": self.calls, "calls_per_1000_events": per_1000, "throttled": self.throttled}
+        return self.counts.progress_fields()
 
     def run(self) -> None:
         """Passes every ``interval`` seconds until stopped."""
@@ -114,20 +108,15 @@ class CloudWatchLogsInput:
 
     def run_pass(self) -> None:
         started = time.monotonic()
-        with self._lock:
-            calls_before, events_before = self.calls, self.events
-        threads = min(len(self.groups), MAX_GROUP_THREADS)
-        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="log-group") as pool:
-            for future in [pool.submit(self._read_group_safely, group) for group in self.groups]:
-                future.result()
-        with self._lock:
-            calls, events = self.calls - calls_before, self.events - events_before
+        calls_before, events_before = self.counts.totals()
+        run_in_threads(self._read_group_safely, self.groups, MAX_GROUP_THREADS, "log-group")
+        calls_after, events_after = self.counts.totals()
         if not self._stop.is_set():
             self._logger.info(
                 "CloudWatch Logs pass done: log_groups=%d events=%d filter_calls=%d duration_s=%.1f",
                 len(self.groups),
-                events,
-                calls,
+                events_after - events_before,
+                calls_after - calls_before,
                 time.monotonic() - started,
             )
 
@@ -228,13 +217,11 @@ class CloudWatchLogsInput:
             return page
 
     def _counted(self, request: Dict[str, Any]) -> dict:
-        with self._lock:
-            self.calls += 1
+        self.counts.called()
         return self._client.filter_log_events(**request)
 
     def _throttled(self) -> None:
-        with self._lock:
-            self.throttled += 1
+        self.counts.was_throttled()
         starts, wait = self._throttling.throttled()
         self._metrics.error("throttled")
         if starts:
@@ -324,8 +311,7 @@ class CloudWatchLogsInput:
         if events:
             self._sink.write(events)
             self._metrics.events_written(self._settings.sourcetype, len(events), newest)
-            with self._lock:
-                self.events += len(events)
+            self.counts.wrote(len(events))
             self._save(group)
 
     def _save(self, group: LogGroup) -> None:

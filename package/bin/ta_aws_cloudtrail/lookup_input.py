@@ -18,7 +18,6 @@ import json
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Optional, Set
@@ -29,7 +28,7 @@ from .kvstore import KvStoreError
 from .lookup_settings import LookupSettings
 from .lookup_state import LookupState
 from .metrics import InputMetrics
-from .rate_limit import RateLimiter, Throttling, run_passes
+from .rate_limit import CallCounts, RateLimiter, Throttling, run_in_threads, run_passes
 
 REQUESTS_PER_SECOND = 2  # LookupEvents: per account and region
 PAGE_SIZE = 50
@@ -81,15 +80,10 @@ class EventHistoryInput:
         for stream in self.streams:
             stream.name = f"{settings.account}:{stream.region}:{stream.category or 'management'}"
         self._limiters = {region: RateLimiter(REQUESTS_PER_SECOND) for region in regions}
-        self._lock = threading.Lock()
-        self.calls = 0
-        self.events = 0
-        self.throttled = 0
+        self.counts = CallCounts("lookup_calls")
 
     def progress_fields(self) -> Dict[str, object]:
-        with self._lock:
-            per_1000 = f"{1000.0 * self.calls / self.events:.1f}" if self.events else "n/a"
-            return {"lookup_calls": self.calls, "calls_per_1000_events": per_1000, "throttled": self.throttled}
+        return self.counts.progress_fields()
 
     def run(self) -> None:
         """Passes every ``interval`` seconds until stopped."""
@@ -100,19 +94,15 @@ class EventHistoryInput:
         if not streams:
             return
         started = time.monotonic()
-        with self._lock:
-            calls_before, events_before = self.calls, self.events
-        with ThreadPoolExecutor(max_workers=min(len(streams), MAX_STREAM_THREADS), thread_name_prefix="lookup") as pool:
-            for future in [pool.submit(self._read_stream_safely, stream) for stream in streams]:
-                future.result()
-        with self._lock:
-            calls, events = self.calls - calls_before, self.events - events_before
+        calls_before, events_before = self.counts.totals()
+        run_in_threads(self._read_stream_safely, streams, MAX_STREAM_THREADS, "lookup")
+        calls_after, events_after = self.counts.totals()
         if not self._stop.is_set():
             self._logger.info(
                 "Event history pass done: streams=%d events=%d lookup_calls=%d duration_s=%.1f",
                 len(streams),
-                events,
-                calls,
+                events_after - events_before,
+                calls_after - calls_before,
                 time.monotonic() - started,
             )
 
@@ -199,13 +189,11 @@ class EventHistoryInput:
             return page
 
     def _counted(self, lookup_events: Callable[..., dict], request: Dict[str, Any]) -> dict:
-        with self._lock:
-            self.calls += 1
+        self.counts.called()
         return lookup_events(**request)
 
     def _throttled(self, stream: Stream, limiter: RateLimiter) -> None:
-        with self._lock:
-            self.throttled += 1
+        self.counts.was_throttled()
         self._metrics.error("throttled")
         starts, wait = stream.throttling.throttled()
         if starts:
@@ -268,8 +256,7 @@ class EventHistoryInput:
         if events:
             self._sink.write(events)
             self._metrics.events_written(self._settings.sourcetype, len(events), newest)
-            with self._lock:
-                self.events += len(events)
+            self.counts.wrote(len(events))
         self._metrics.add(records_filtered=filtered, records_invalid=invalid, records_skipped_resume=repeated)
         if written:
             stream.seen.update(written)

@@ -1,14 +1,17 @@
 """Pacing of the inputs that poll an API: a request-rate limit shared by the threads of one input (at most ``rate``
-calls in any ``per`` seconds), throttling episodes with growing waits, and passes every interval."""
+calls in any ``per`` seconds), throttling episodes with growing waits, passes every interval run over the input's
+threads, and the counts of calls and events those threads share."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections import deque
-from typing import Callable, Deque, List, Optional, Tuple, TypeVar
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Deque, Dict, List, Optional, Sequence, Tuple, TypeVar
 
 T = TypeVar("T")
+X = TypeVar("X")
 # Calls are spaced a little more than the limit asks: the service measures arrivals, and the network adds jitter.
 MARGIN_SECONDS = 0.05
 
@@ -91,3 +94,46 @@ def run_passes(interval: float, run_pass: Callable[[], None], stop: threading.Ev
         started = time.monotonic()
         run_pass()
         stop.wait(max(0.0, interval - (time.monotonic() - started)))
+
+
+def run_in_threads(work: Callable[[X], None], items: Sequence[X], max_threads: int, thread_name_prefix: str) -> None:
+    """``work(item)`` for every item, at most ``max_threads`` at a time; returns once all are done."""
+    with ThreadPoolExecutor(
+        max_workers=max(1, min(len(items), max_threads)), thread_name_prefix=thread_name_prefix
+    ) as pool:
+        for future in [pool.submit(work, item) for item in items]:
+            future.result()
+
+
+class CallCounts:
+    """The API calls, events written and throttling answers of a polling input, counted across its threads: the
+    fields it adds to the metrics line, and each pass's figures."""
+
+    def __init__(self, calls_field: str) -> None:
+        self._calls_field = calls_field  # the name of the calls field on the metrics line ("lookup_calls")
+        self._lock = threading.Lock()
+        self.calls = 0
+        self.events = 0
+        self.throttled = 0
+
+    def called(self) -> None:
+        with self._lock:
+            self.calls += 1
+
+    def wrote(self, events: int) -> None:
+        with self._lock:
+            self.events += events
+
+    def was_throttled(self) -> None:
+        with self._lock:
+            self.throttled += 1
+
+    def totals(self) -> Tuple[int, int]:
+        """(calls, events) so far: a pass's figures are the difference across it."""
+        with self._lock:
+            return self.calls, self.events
+
+    def progress_fields(self) -> Dict[str, object]:
+        with self._lock:
+            per_1000 = f"{1000.0 * self.calls / self.events:.1f}" if self.events else "n/a"
+            return {self._calls_field: self.calls, "calls_per_1000_events": per_1000, "throttled": self.throttled}
