@@ -112,28 +112,28 @@ class CallCounts:
     def __init__(self, calls_field: str) -> None:
         self._calls_field = calls_field  # the name of the calls field on the metrics line ("lookup_calls")
         self._lock = threading.Lock()
-        self.calls = 0
-        self.events = 0
-        self.throttled = 0
+        self._calls = 0
+        self._events = 0
+        self._throttled = 0
 
     def called(self) -> None:
         with self._lock:
-            self.calls += 1
+            self._calls += 1
 
     def wrote(self, events: int) -> None:
         with self._lock:
-            self.events += events
+            self._events += events
 
     def was_throttled(self) -> None:
         with self._lock:
-            self.throttled += 1
+            self._throttled += 1
 
     def totals(self) -> Tuple[int, int]:
         """(calls, events) so far: a pass's figures are the difference across it."""
         with self._lock:
-            return self.calls, self.events
+            return self._calls, self._events
 
     def progress_fields(self) -> Dict[str, object]:
         with self._lock:
-            per_1000 = f"{1000.0 * self.calls / self.events:.1f}" if self.events else "n/a"
-            return {self._calls_field: self.calls, "calls_per_1000_events": per_1000, "throttled": self.throttled}
+            per_1000 = f"{1000.0 * self._calls / self._events:.1f}" if self._events else "n/a"
+            return {self._calls_field: self._calls, "calls_per_1000_events": per_1000, "throttled": self._throttled}
