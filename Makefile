@@ -59,7 +59,7 @@ browser:
 	else echo "The browser tests need chromium and chromedriver: sudo apt-get install chromium chromium-driver" >&2; exit 2; fi
 
 # The whole suite: lint, build + package, then the tests with a line per test file (unit, packaging with the
-# AppInspect gate, integration with the browser tests). About 28 minutes on 2 cores (29-34 from a fresh clone).
+# AppInspect gate, integration with the browser tests). About 25-28 minutes on 2 cores (26-34 from a fresh clone).
 test: lint package browser
 	@echo "==> tests: unit, packaging + AppInspect gate, integration (one line per file)"
 	python -m pytest tests
