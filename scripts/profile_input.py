@@ -7,6 +7,10 @@ Scenarios: "large" = objects of 1,000 records (the typical mix of bench section 
 objects of ~8 records fed continuously (section g). For each, one line per role with its share of the input's
 CPU samples, and the input's CPU time per 1,000 events / per object. py-spy samples Python stacks; time in C code
 (zlib, the JSON scanner, ssl) is counted in the Python function that called it.
+
+`--perf` samples with Linux perf instead (it must be installed: Debian's linux-perf), grouping samples by the
+native code they land in. py-spy counts only samples holding the GIL, so it cannot see what the kernel spends on
+thread hand-offs (futex waits and wakes) or on writing events into stdout's pipe; perf sees every CPU sample.
 """
 
 import argparse
@@ -84,6 +88,76 @@ def role(frames):
     return ROLES[9]
 
 
+NATIVE_ROLES = (
+    "Python interpreter (bytecode, objects, allocation)",
+    "JSON scanner (_json)",
+    "zlib (inflate, crc32)",
+    "libc (memory copies, malloc)",
+    "TLS and hashing (libssl, libcrypto)",
+    "kernel: futex (GIL and lock hand-offs)",
+    "kernel: writes (stdout pipe, sockets)",
+    "kernel: reads (sockets)",
+    "kernel: other (scheduling, interrupts, memory)",
+    "other",
+)
+_KERNEL_SYSCALLS = (
+    (("__x64_sys_futex",), NATIVE_ROLES[5]),
+    (("ksys_write", "__x64_sys_sendto", "__sys_sendto", "sock_sendmsg"), NATIVE_ROLES[6]),
+    (("ksys_read", "__x64_sys_recvfrom", "__sys_recvfrom", "sock_recvmsg"), NATIVE_ROLES[7]),
+)
+
+
+def native_role(frames):
+    """The role of one perf sample, from its frames (innermost first): "symbol+offset (library)" each."""
+    library = os.path.basename(frames[0].rpartition(" (")[2].rstrip(")"))
+    if library == "[kernel.kallsyms]":
+        names = " ".join(frame.split("+", 1)[0] for frame in frames)
+        for symbols, name in _KERNEL_SYSCALLS:
+            if any(symbol in names.split() for symbol in symbols):
+                return name
+        return NATIVE_ROLES[8]
+    for prefix, name in (
+        ("libpython", NATIVE_ROLES[0]),
+        ("python3", NATIVE_ROLES[0]),
+        ("_json", NATIVE_ROLES[1]),
+        ("libz.", NATIVE_ROLES[2]),
+        ("zlib", NATIVE_ROLES[2]),
+        ("libc.", NATIVE_ROLES[3]),
+        ("libssl", NATIVE_ROLES[4]),
+        ("libcrypto", NATIVE_ROLES[4]),
+    ):
+        if library.startswith(prefix):
+            return name
+    return NATIVE_ROLES[9]
+
+
+def read_perf(path):
+    """perf's samples, grouped by native_role (perf script prints a header line and the frames of each)."""
+    counts = collections.Counter()
+    script = subprocess.run(["perf", "script", "-i", path], capture_output=True, text=True, errors="replace")
+    for block in script.stdout.split("\n\n"):
+        frames = [line.strip().split(None, 1)[-1] for line in block.splitlines()[1:] if line.strip()]
+        if frames:
+            counts[native_role(frames)] += 1
+    return counts
+
+
+class PerfSampler:
+    """Linux perf attached to a running input until stopped."""
+
+    def __init__(self, pid, output):
+        self.output = output
+        self.process = subprocess.Popen(
+            ["perf", "record", "-F", "999", "-g", "-p", str(pid), "-o", output],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    def stop(self):
+        self.process.send_signal(signal.SIGINT)
+        self.process.wait(60)
+        return read_perf(self.output)
+
+
 def read_raw(path):
     """py-spy's raw output: one "frame;frame;... count" line per distinct stack."""
     counts = collections.Counter()
@@ -112,14 +186,14 @@ class Sampler:
         return read_raw(self.output)
 
 
-def large(workdir, moto, splunkd, objects, python):
+def large(workdir, moto, splunkd, objects, python, sampler_class=Sampler):
     aws = AwsTestEnv(moto)
     data = [make_object_bytes(1000 + n, MIXES["typical"]) for n in range(10)]
     queue = load_queue(aws, moto, objects, data)
     runner = ModularInputRunner(bench.ADDON, os.path.join(workdir, "large"), python=python)
     counting = CountingInput(runner, "large", input_params(moto, queue, visibility_timeout=300), splunkd)
     counting.wait_for(1, timeout=120)
-    sampler = Sampler(counting.process.pid, os.path.join(workdir, "large.txt"))
+    sampler = sampler_class(counting.process.pid, os.path.join(workdir, "large.txt"))
     counting.wait_for(objects * 1000, timeout=1800)
     cpu = counting.cpu_seconds() - counting.cpu_at_first
     counts = sampler.stop()
@@ -127,7 +201,7 @@ def large(workdir, moto, splunkd, objects, python):
     return counts, {"events": objects * 1000, "cpu_ms_per_1000_events": 1e6 * cpu / (objects * 1000)}
 
 
-def small(workdir, moto, splunkd, objects, python, records_per_object=8, backlog=40):
+def small(workdir, moto, splunkd, objects, python, sampler_class=Sampler, records_per_object=8, backlog=40):
     aws = AwsTestEnv(moto)
     queue = aws.create_queue(visibility_timeout=300)
     bodies = small_object_messages(aws, objects, records_per_object)
@@ -135,7 +209,7 @@ def small(workdir, moto, splunkd, objects, python, records_per_object=8, backlog
     counting = CountingInput(runner, "small", input_params(moto, queue, visibility_timeout=300), splunkd)
     feed_continuously(aws, queue, bodies, backlog)
     counting.wait_for(1, timeout=120)
-    sampler = Sampler(counting.process.pid, os.path.join(workdir, "small.txt"))
+    sampler = sampler_class(counting.process.pid, os.path.join(workdir, "small.txt"))
     counting.wait_for(objects * records_per_object, timeout=1800)
     cpu = counting.cpu_seconds() - counting.cpu_at_first
     counts = sampler.stop()
@@ -143,13 +217,13 @@ def small(workdir, moto, splunkd, objects, python, records_per_object=8, backlog
     return counts, {"objects": objects, "cpu_ms_per_object": 1000 * cpu / objects}
 
 
-def print_table(title, counts, figures):
+def print_table(title, counts, figures, roles=ROLES):
     total = sum(counts.values()) or 1
     print(
         f"\n{title}: {', '.join(f'{k} {v:,.2f}' if isinstance(v, float) else f'{k} {v:,}' for k, v in figures.items())}"
     )
-    for name in ROLES:
-        print(f"  {name:<50} {100 * counts.get(name, 0) / total:5.1f}%")
+    for name in roles:
+        print(f"  {name:<55} {100 * counts.get(name, 0) / total:5.1f}%")
 
 
 def main():
@@ -158,6 +232,7 @@ def main():
     parser.add_argument("--small-objects", type=int, default=1500)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--python", help="the input runs under this Python version (3.9, 3.13) instead of this one")
+    parser.add_argument("--perf", action="store_true", help="sample with Linux perf, by native code, instead of py-spy")
     args = parser.parse_args()
     python = python_binary(args.python) if args.python else sys.executable
     if python is None:
@@ -165,18 +240,27 @@ def main():
         return 2
     if args.quick:
         args.large_objects, args.small_objects = 15, 300
-    if not (shutil.which("py-spy") or os.path.exists(os.path.join(os.path.dirname(sys.executable), "py-spy"))):
+    if args.perf:
+        if not shutil.which("perf"):
+            print("perf is needed for --perf (Debian: apt-get install linux-perf)", file=sys.stderr)
+            return 2
+        sampler_class, roles = PerfSampler, NATIVE_ROLES
+    elif not (shutil.which("py-spy") or os.path.exists(os.path.join(os.path.dirname(sys.executable), "py-spy"))):
         print("py-spy is needed: .venv/bin/pip install py-spy (make profile does it)", file=sys.stderr)
         return 2
+    else:
+        sampler_class, roles = Sampler, ROLES
     workdir = tempfile.mkdtemp(prefix="ta-aws-cloudtrail-profile-")
     with MotoProcess() as moto, SplunkdEmulator(seed(settings={"logging": {"loglevel": "INFO"}})) as splunkd:
         print_table(
             f"large objects ({args.large_objects} x 1,000 records)",
-            *large(workdir, moto, splunkd, args.large_objects, python),
+            *large(workdir, moto, splunkd, args.large_objects, python, sampler_class),
+            roles,
         )
         print_table(
             f"small objects ({args.small_objects} x 8 records)",
-            *small(workdir, moto, splunkd, args.small_objects, python),
+            *small(workdir, moto, splunkd, args.small_objects, python, sampler_class),
+            roles,
         )
     return 0
 
