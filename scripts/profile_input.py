@@ -111,9 +111,9 @@ def native_role(frames):
     """The role of one perf sample, from its frames (innermost first): "symbol+offset (library)" each."""
     library = os.path.basename(frames[0].rpartition(" (")[2].rstrip(")"))
     if library == "[kernel.kallsyms]":
-        names = " ".join(frame.split("+", 1)[0] for frame in frames)
+        names = {frame.split("+", 1)[0] for frame in frames}
         for symbols, name in _KERNEL_SYSCALLS:
-            if any(symbol in names.split() for symbol in symbols):
+            if names.intersection(symbols):
                 return name
         return NATIVE_ROLES[8]
     for prefix, name in (
@@ -134,7 +134,9 @@ def native_role(frames):
 def read_perf(path):
     """perf's samples, grouped by native_role (perf script prints a header line and the frames of each)."""
     counts = collections.Counter()
-    script = subprocess.run(["perf", "script", "-i", path], capture_output=True, text=True, errors="replace")
+    script = subprocess.run(
+        ["perf", "script", "-i", path], capture_output=True, text=True, errors="replace", check=True
+    )  # a failed recording (no data file) stops here rather than printing a table of zeros
     for block in script.stdout.split("\n\n"):
         frames = [line.strip().split(None, 1)[-1] for line in block.splitlines()[1:] if line.strip()]
         if frames:
