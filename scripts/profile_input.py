@@ -144,22 +144,6 @@ def read_perf(path):
     return counts
 
 
-class PerfSampler:
-    """Linux perf attached to a running input until stopped."""
-
-    def __init__(self, pid, output):
-        self.output = output
-        self.process = subprocess.Popen(
-            ["perf", "record", "-F", "999", "-g", "-p", str(pid), "-o", output],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-
-    def stop(self):
-        self.process.send_signal(signal.SIGINT)
-        self.process.wait(60)
-        return read_perf(self.output)
-
-
 def read_raw(path):
     """py-spy's raw output: one "frame;frame;... count" line per distinct stack."""
     counts = collections.Counter()
@@ -172,38 +156,49 @@ def read_raw(path):
 
 
 class Sampler:
-    """py-spy attached to a running input until stopped."""
+    """A sampling profiler attached to a running input until stopped; stop() returns its samples by role."""
 
-    def __init__(self, pid, output):
+    def __init__(self, command, read, output):
         self.output = output
-        self.process = subprocess.Popen(
-            [shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy"), "record", "--pid",
-             str(pid), "--rate", "250", "--format", "raw", "--output", output, "--nonblocking", "--gil"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        self.read = read
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def stop(self):
         self.process.send_signal(signal.SIGINT)
         self.process.wait(60)
-        return read_raw(self.output)
+        return self.read(self.output)
 
 
-def large(workdir, moto, splunkd, objects, python, sampler_class=Sampler):
+def py_spy(pid, output):
+    """py-spy, Python stacks of the threads holding the GIL, grouped by ROLES."""
+    return Sampler(
+        [shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy"), "record", "--pid",
+         str(pid), "--rate", "250", "--format", "raw", "--output", output, "--nonblocking", "--gil"],
+        read_raw, output,
+    )  # fmt: skip
+
+
+def perf(pid, output):
+    """Linux perf, every CPU sample, grouped by NATIVE_ROLES."""
+    return Sampler(["perf", "record", "-F", "999", "-g", "-p", str(pid), "-o", output], read_perf, output)
+
+
+def large(workdir, moto, splunkd, objects, python, sampler=py_spy):
     aws = AwsTestEnv(moto)
     data = [make_object_bytes(1000 + n, MIXES["typical"]) for n in range(10)]
     queue = load_queue(aws, moto, objects, data)
     runner = ModularInputRunner(bench.ADDON, os.path.join(workdir, "large"), python=python)
     counting = CountingInput(runner, "large", input_params(moto, queue, visibility_timeout=300), splunkd)
     counting.wait_for(1, timeout=120)
-    sampler = sampler_class(counting.process.pid, os.path.join(workdir, "large.txt"))
+    running = sampler(counting.process.pid, os.path.join(workdir, "large.txt"))
     counting.wait_for(objects * 1000, timeout=1800)
     cpu = counting.cpu_seconds() - counting.cpu_at_first
-    counts = sampler.stop()
+    counts = running.stop()
     counting.stop()
     return counts, {"events": objects * 1000, "cpu_ms_per_1000_events": 1e6 * cpu / (objects * 1000)}
 
 
-def small(workdir, moto, splunkd, objects, python, sampler_class=Sampler, records_per_object=8, backlog=40):
+def small(workdir, moto, splunkd, objects, python, sampler=py_spy, records_per_object=8, backlog=40):
     aws = AwsTestEnv(moto)
     queue = aws.create_queue(visibility_timeout=300)
     bodies = small_object_messages(aws, objects, records_per_object)
@@ -211,10 +206,10 @@ def small(workdir, moto, splunkd, objects, python, sampler_class=Sampler, record
     counting = CountingInput(runner, "small", input_params(moto, queue, visibility_timeout=300), splunkd)
     feed_continuously(aws, queue, bodies, backlog)
     counting.wait_for(1, timeout=120)
-    sampler = sampler_class(counting.process.pid, os.path.join(workdir, "small.txt"))
+    running = sampler(counting.process.pid, os.path.join(workdir, "small.txt"))
     counting.wait_for(objects * records_per_object, timeout=1800)
     cpu = counting.cpu_seconds() - counting.cpu_at_first
-    counts = sampler.stop()
+    counts = running.stop()
     counting.stop()
     return counts, {"objects": objects, "cpu_ms_per_object": 1000 * cpu / objects}
 
@@ -246,22 +241,22 @@ def main():
         if not shutil.which("perf"):
             print("perf is needed for --perf (Debian: apt-get install linux-perf)", file=sys.stderr)
             return 2
-        sampler_class, roles = PerfSampler, NATIVE_ROLES
+        sampler, roles = perf, NATIVE_ROLES
     elif not (shutil.which("py-spy") or os.path.exists(os.path.join(os.path.dirname(sys.executable), "py-spy"))):
         print("py-spy is needed: .venv/bin/pip install py-spy (make profile does it)", file=sys.stderr)
         return 2
     else:
-        sampler_class, roles = Sampler, ROLES
+        sampler, roles = py_spy, ROLES
     workdir = tempfile.mkdtemp(prefix="ta-aws-cloudtrail-profile-")
     with MotoProcess() as moto, SplunkdEmulator(seed(settings={"logging": {"loglevel": "INFO"}})) as splunkd:
         print_table(
             f"large objects ({args.large_objects} x 1,000 records)",
-            *large(workdir, moto, splunkd, args.large_objects, python, sampler_class),
+            *large(workdir, moto, splunkd, args.large_objects, python, sampler),
             roles,
         )
         print_table(
             f"small objects ({args.small_objects} x 8 records)",
-            *small(workdir, moto, splunkd, args.small_objects, python, sampler_class),
+            *small(workdir, moto, splunkd, args.small_objects, python, sampler),
             roles,
         )
     return 0
