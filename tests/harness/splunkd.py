@@ -21,7 +21,8 @@ per app or per user (any owner, and the namespaces ``-``, ``system``, ``search``
 are accepted); KV collections exist only in the add-on's app; every user in ``users`` is an admin;
 KV field types are recorded but values are not converted to them.
 
-Fault injection: :meth:`SplunkdEmulator.set_kv_outage` (KV store down, as while it initialises) and
+Fault injection: :meth:`SplunkdEmulator.set_kv_outage` (KV store down, as while it initialises),
+:meth:`SplunkdEmulator.set_kv_save_delay` (a slow KV store: batch saves applied late) and
 :meth:`SplunkdEmulator.pause` / :meth:`SplunkdEmulator.resume` (splunkd restarting).
 """
 
@@ -564,6 +565,8 @@ class SplunkdEmulator:
         self._passwords: Dict[Tuple[str, str], str] = {}  # (realm, username) -> clear password
         self._collections: Dict[str, _KvCollection] = {}
         self._kv_outage_status: Optional[int] = None
+        self._kv_save_delay = 0.0
+        self.kv_saves_delayed = 0  # batch saves that have started their delay (so a test knows one is on its way)
         # Endpoints served by extensions (an app's REST handlers and inputs: harness.rest_handlers).
         self._mounts: List[Callable[[_Request], Optional[_Response]]] = []
         # Stand-in for splunkd's encryption: encr_password must not show the clear text.
@@ -757,6 +760,11 @@ class SplunkdEmulator:
             raise ValueError("an outage answers with a 4xx or 5xx status")
         with self._lock:
             self._kv_outage_status = status
+
+    def set_kv_save_delay(self, seconds: float) -> None:
+        """From now on each batch_save waits ``seconds`` before it is applied; other calls go on meanwhile."""
+        with self._lock:
+            self._kv_save_delay = seconds
 
     # --- seed -------------------------------------------------------------------------------------------
 
@@ -1118,7 +1126,11 @@ class SplunkdEmulator:
         is_data = request.path[2:3] == ["data"]
         json_errors = is_data or request.wants_json
         with self._lock:
-            outage = self._kv_outage_status
+            outage, save_delay = self._kv_outage_status, self._kv_save_delay
+            delayed = bool(save_delay) and request.path[-1:] == ["batch_save"]
+            self.kv_saves_delayed += delayed
+        if delayed:
+            time.sleep(save_delay)
         if outage is not None:
             text = _KV_UNAVAILABLE_TEXT if outage == 503 else f"KV Store error (HTTP {outage})"
             raise _ApiError(outage, text, json_body=json_errors)

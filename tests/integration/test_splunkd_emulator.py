@@ -8,6 +8,7 @@ import copy
 import functools
 import json
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import Any, Dict, Iterator, List, Optional
@@ -554,6 +555,28 @@ def test_kv_outage_fails_every_kv_call_until_cleared(splunkd: SplunkdEmulator) -
     assert json.loads(reading.value.body)["messages"][0]["type"] == "ERROR"
     assert account["aws_secret_access_key"] == SECRET
     assert [document["_key"] for document in events.query()] == ["e1"]
+
+
+def test_kv_save_delay_holds_back_batch_saves_only(splunkd: SplunkdEmulator) -> None:
+    service = _service(splunkd)
+    service.kvstore.create("events")
+    events = service.kvstore["events"].data
+    events.insert({"_key": "e1", "n": 1})
+    splunkd.set_kv_save_delay(1.0)
+
+    with ThreadPoolExecutor(1) as pool:
+        started = time.monotonic()
+        saving = pool.submit(_service(splunkd).kvstore["events"].data.batch_save, {"_key": "e1", "n": 2})
+        time.sleep(0.3)
+        assert splunkd.kv_saves_delayed == 1
+        # meanwhile reads and inserts are answered, and the save is not applied yet
+        assert [document["n"] for document in events.query()] == [1]
+        events.insert({"_key": "e2", "n": 3})
+        assert not saving.done()
+        saving.result(timeout=5)
+        assert time.monotonic() - started >= 1.0
+    splunkd.set_kv_save_delay(0)
+    assert sorted(document["n"] for document in events.query()) == [2, 3]
 
 
 def test_checkpointer_gives_up_after_solnlib_retries_during_a_kv_outage(
