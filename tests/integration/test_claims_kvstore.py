@@ -64,6 +64,33 @@ def test_the_first_reader_claims_with_one_insert_and_a_second_waits_until_it_is_
     assert waiting.result(timeout=5).status == DONE
 
 
+def release_while_the_save_is_slow(splunkd, reader, records, done):
+    """Finish the reader's claim with a batch save that the KV store holds back; returns once it is on its way."""
+    splunkd.set_kv_save_delay(1.5)
+    first = reader.claim()
+    first.progress.records_done, first.progress.done = records, done
+    reader.claims.release(first.progress)
+    seq = reader.ledger.report(first.progress, records)
+    deadline = time.monotonic() + 5
+    while splunkd.kv_saves_delayed == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert splunkd.kv_saves_delayed == 1 and not reader.ledger.wait_saved(seq, timeout=0)
+    splunkd.set_kv_save_delay(0)
+    return seq
+
+
+def test_an_object_this_process_finished_stays_done_here_while_its_progress_is_being_saved(splunkd):
+    """Found by CI (one object of six indexed twice by two inputs on one queue): while the ledger's save of "done"
+    was on its way, this process forgot the object's progress, and another message for it found the process's own
+    claim still live in the KV store and read the object again from its start."""
+    a = Reader(splunkd, "hostA:1")
+    seq = release_while_the_save_is_slow(splunkd, a, 800, done=True)
+    assert a.claim().status == DONE
+    assert a.ledger.wait_saved(seq, timeout=5)
+    [doc] = splunkd.kv_documents(COLLECTION)
+    assert doc["done"] is True and doc["records_done"] == 800
+
+
 def test_an_unfinished_object_released_by_its_reader_is_resumed_by_the_next(splunkd):
     a, b = Reader(splunkd, "hostA:1"), Reader(splunkd, "hostB:2", poll_seconds=0.05)
     first = a.claim()

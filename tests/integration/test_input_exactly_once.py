@@ -5,6 +5,7 @@ import random
 import time
 from datetime import datetime, timezone
 
+import pytest
 from environment import input_params
 from expectations import assert_exact_events, error_lines, wait_for
 
@@ -45,7 +46,10 @@ def test_an_object_announced_by_four_messages_at_once_is_ingested_once(moto, aws
     assert not error_lines(log)
 
 
-def test_two_inputs_on_one_queue_read_each_announced_object_once(moto, aws, splunkd, start_input):
+@pytest.mark.parametrize("kv_save_delay", [0.0, 0.3], ids=["kv_prompt", "kv_slow_saves"])
+def test_two_inputs_on_one_queue_read_each_announced_object_once(moto, aws, splunkd, start_input, kv_save_delay):
+    # slow saves: found by CI, where an input read an object a second time while its "done" was being saved
+    splunkd.set_kv_save_delay(kv_save_delay)
     bucket = aws.create_bucket()
     queue = aws.create_queue()
     topic = aws.create_topic()

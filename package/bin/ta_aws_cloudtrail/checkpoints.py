@@ -140,7 +140,7 @@ class ProgressLedger:
         self._stopping = False
         # progress looked up for a batch of messages before their workers need it: key_id -> saved or None
         self._prefetched: Dict[str, Optional[ObjectProgress]] = {}
-        # what this process saved last, so that another message for a finished object needs no KV call
+        # what this process saved last or is saving, so that another message for a finished object needs no KV call
         self._recent: Dict[str, ObjectProgress] = {}
         self._thread = threading.Thread(target=self._run, name="progress-ledger", daemon=True)
         self.saves = 0
@@ -204,9 +204,10 @@ class ProgressLedger:
         Blocks while more than max_unsaved_records are written but not saved (unless the KV store is out, or
         `wait` is False: a claim renewal writes nothing).
         """
-        # a snapshot: the reporter goes on changing its own instance while the saver serialises this one
-        progress = replace(progress, updated=time.time())
         with self._cond:
+            # a snapshot, taken under the lock so that a later report never carries older values (the claim
+            # renewer reports the reader's instance too): the reporter goes on changing its own instance
+            progress = replace(progress, updated=time.time())
             previous = self._pending.get(progress.key_id)
             carried = previous[1] if previous else 0
             self._pending[progress.key_id] = (progress, carried + newly_written)
@@ -275,6 +276,10 @@ class ProgressLedger:
             return None
         items = list(self._pending.values())
         self._pending.clear()
+        # remembered now, not when the save answers: in between, another message for a finished object would
+        # find no progress here and the KV store still showing this process's live claim, and read it again
+        # (a failed save puts the items back in _pending, which local() and lookup() consult first)
+        self._remember(progress for progress, _ in items)
         return items, self._reported_seq
 
     def _run(self) -> None:
@@ -301,7 +306,6 @@ class ProgressLedger:
                 continue
             self.saves += 1
             with self._cond:
-                self._remember(progress for progress, _ in items)
                 self._unsaved_records -= sum(written for _, written in items)
                 self._saved_seq = max(self._saved_seq, seq)
                 recovered = self._outage is not None
