@@ -91,6 +91,23 @@ def test_an_object_this_process_finished_stays_done_here_while_its_progress_is_b
     assert doc["done"] is True and doc["records_done"] == 800
 
 
+def test_a_claim_taken_again_by_this_process_is_not_undone_by_its_slow_release(splunkd):
+    """The release of an interrupted read, saved late, must not land over the claim this process took again
+    meanwhile: another process would see the object released and read it beside this one."""
+    a, b = Reader(splunkd, "hostA:1"), Reader(splunkd, "hostB:2", poll_seconds=0.05)
+    release_while_the_save_is_slow(splunkd, a, 500, done=False)
+    again = a.claim()
+    assert again.status == CLAIMED and again.resume_from == 500
+    time.sleep(1.5)  # the slow release has landed by now
+    [doc] = splunkd.kv_documents(COLLECTION)
+    assert doc["claim_token"] == again.progress.claim_token and doc["claim_expires"] > time.time()
+    stopper = threading.Event()
+    waiting = claim_in_background(b, stop=stopper)
+    time.sleep(0.5)
+    stopper.set()
+    assert waiting.result(timeout=5).status == STOPPED  # it waited for hostA's claim
+
+
 def test_an_unfinished_object_released_by_its_reader_is_resumed_by_the_next(splunkd):
     a, b = Reader(splunkd, "hostA:1"), Reader(splunkd, "hostB:2", poll_seconds=0.05)
     first = a.claim()

@@ -11,7 +11,8 @@ backfill) the claim lives in the object's progress document, because the KV stor
   released or lapsed. A lapsed claim is taken over through an insert-if-absent of a marker named after the lapsed
   claim, which only one taker can win; no document is ever deleted, so there is no gap for a third reader. A taker
   killed between its marker and its claim leaves a marker that lapses after a lease too: the next marker is named
-  after it.
+  after it. A claim written over a document goes through the ledger, behind this process's older reports of the
+  object (a release saved after the claim would leave the object looking free).
 - A claim lapses when its expiry passes (the holder's progress saves renew it; a renewer covers slow reads),
   when its holder released it (finished or interrupted: expiry 0), or at once when its holder ran on this host and its
   process is gone (a crashed input does not hold its objects for a whole lease).
@@ -149,14 +150,10 @@ class ObjectClaims:
                 resume = current.records_done if same_version else 0
                 if mine is not None:
                     resume = max(resume, mine.records_done)
-                if current.claim_holder == self._holder and current.claim_expires > time.time():
-                    # ours (an earlier message of this process); no other process takes a live claim over
-                    self._store.put(replace(wanted, records_done=resume).document())
-                    return self._claimed(replace(wanted, records_done=resume), resume, waited_for)
-                if self._lapsed(current) and self._take_over(progress, current):
-                    taken = replace(wanted, records_done=resume)
-                    self._store.put(taken.document())
-                    return self._claimed(taken, resume, waited_for)
+                ours = current.claim_holder == self._holder and current.claim_expires > time.time()
+                # ours: an earlier message of this process; no other process takes a live claim over
+                if ours or (self._lapsed(current) and self._take_over(progress, current)):
+                    return self._claimed(self._save_over(replace(wanted, records_done=resume)), resume, waited_for)
                 # another reader won the lapsed claim: it is live again, wait for it
                 if not waited_for:
                     waited_for = current.claim_holder or "another reader"
@@ -191,14 +188,24 @@ class ObjectClaims:
                 return False  # a taker is (or was lately) writing its claim: wait for it
             marker = f"{marker}~{placed!r}"
 
+    def _save_over(self, claim: ObjectProgress) -> ObjectProgress:
+        """Write a claim over the object's document through the ledger, and wait until it is saved.
+
+        Through the ledger, because this process may still have an older report of the object on its way (the
+        release of an interrupted read): saved after the claim, it would leave the object looking released.
+        If the save fails or is slow, reading goes on: the claim stays reported and the ledger retries it.
+        """
+        self._ledger.wait_saved(self._ledger.report(claim, 0, wait=False), timeout=self._lease / 4)
+        return claim
+
     def release(self, progress: ObjectProgress) -> None:
         """The reader is finished with the object (done or not): its claim lapses at once (expiry 0).
 
         The caller reports `progress` to the ledger afterwards, which saves the release with the progress.
         """
-        with self._lock:
+        with self._lock:  # the renewer renews under the lock: it cannot revive the claim after this
             self._held.pop(progress.claim_token, None)
-        progress.claim_expires = 0.0
+            progress.claim_expires = 0.0
 
     def _own_progress(self, progress: ObjectProgress) -> Optional[ObjectProgress]:
         mine = self._ledger.local(progress.key_id)
@@ -228,9 +235,13 @@ class ObjectClaims:
     def _renew_loop(self) -> None:
         """Keep the claims of slow reads alive: a claim whose expiry is near is saved again with a new one."""
         while not self._stop.wait(RENEW_EVERY_SECONDS):
-            now = time.time()
-            with self._lock:
-                due = [p for p in self._held.values() if p.claim_expires - now < self._lease - 3 * RENEW_EVERY_SECONDS]
-            for progress in due:
-                progress.claim_expires = now + self._lease
-                self._ledger.report(progress, 0, wait=False)
+            self._renew_due()
+
+    def _renew_due(self) -> None:
+        """Renew the claims held for longer than a few renewal periods (reported to the ledger, which saves them)."""
+        now = time.time()
+        with self._lock:
+            for progress in self._held.values():
+                if progress.claim_expires - now < self._lease - 3 * RENEW_EVERY_SECONDS:
+                    progress.claim_expires = now + self._lease
+                    self._ledger.report(progress, 0, wait=False)
